@@ -1,0 +1,45 @@
+# The commands README documents; CI (.ci/run) and developers use the same ones.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# pytest arguments, e.g. `make test PYTEST_ARGS="-m 'not slurm'"`
+PYTEST_ARGS ?=
+
+.PHONY: setup demo train test lint bench clean
+
+# Set up from nothing: Debian packages (headless rendering), a virtual environment,
+# the CPU build of torch first (a bare `torch` requirement would pull several GB of
+# CUDA packages), then the project with its test tools.
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml scripts/install_system_packages.sh
+	bash scripts/install_system_packages.sh
+	mkdir -p $(HOME)/.cache  # cluster-utils 3.0.0 fails without it
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# The main job: a small hyperparameter optimization on this machine (cluster_utils'
+# local mode, non-interactive), on the embedded default templates.
+demo: setup
+	$(PY) -m cluster_utils.hp_optimization hp_optim/ppo_local.json
+
+# One short training run from config/config.json.
+train: setup
+	$(PY) -m learning config/config.json
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	$(PY) benchmarks/env_speed.py
+	$(PY) benchmarks/sweep_efficiency.py
+	$(PY) benchmarks/learning_curve.py
+
+clean:
+	rm -rf $(VENV) results runs benchmarks/output
