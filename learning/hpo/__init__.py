@@ -1,0 +1,1 @@
+"""Everything cluster_utils-facing: template merge, restart state, the job loop."""

@@ -1,0 +1,183 @@
+"""Parameter addressing: nested keys, multi-digit list indices, and every error case."""
+
+import json
+
+import pytest
+
+from learning.hpo.params import (
+    ROLES,
+    ParameterError,
+    apply_overrides,
+    collect_overrides,
+    load_templates,
+    parse_address,
+    resolve_templates_path,
+)
+
+HYSR = {
+    "robot_position": [0.1, 0.2, 0.3],
+    "world_boundaries": {"min": [0.0, -1.0, 0.0], "max": [2.0, 1.0, 2.0]},
+    "starting_pressures": [[1000, 2000], [3000, 4000]],
+    "long_list": list(range(15)),
+    "nb_steps_per_episode": 100,
+    "mujoco_time_step": 0.002,
+}
+
+
+@pytest.fixture
+def templates(tmp_path):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    contents = {
+        "reward_config": {"normalization_constant": 3.0, "rtt_cap": 0.2, "smash": False},
+        "hysr_config": HYSR,
+        "pam_config": {"max_pressure": 20000},
+        "rl_config": {"learning_rate": 0.0003, "n_steps": 32, "num_timesteps": 64,
+                      "log_path": "logs", "save_path": "m.zip", "load_path": "",
+                      "ent_coef": "auto"},
+        "rl_common_config": {"algorithm": "ppo", "random_seed": None},
+    }
+    for role, content in contents.items():
+        (folder / f"{role}.json").write_text(json.dumps(content))
+    mapping = tmp_path / "hp" / "templates.json"
+    mapping.parent.mkdir()
+    mapping.write_text(json.dumps({role: f"../templates/{role}.json" for role in ROLES}))
+    return load_templates(mapping)
+
+
+def merge(templates, **overrides):
+    return apply_overrides(templates, {k.replace("__", "."): v for k, v in overrides.items()})
+
+
+def test_parse_address_multi_digit_indices():
+    assert parse_address("hysr_config.robot_position:0") == ["hysr_config", "robot_position", 0]
+    assert parse_address("hysr_config.long_list:12") == ["hysr_config", "long_list", 12]
+    assert parse_address("hysr_config.a.b:1:0") == ["hysr_config", "a", "b", 1, 0]
+
+
+@pytest.mark.parametrize("bad", ["hysr_config.robot_position:", "hysr_config.:1",
+                                 "hysr_config.x:a", "hysr_config..x", "hysr_config.x y"])
+def test_parse_address_rejects_malformed(bad):
+    with pytest.raises(ParameterError, match="not a valid key"):
+        parse_address(bad)
+
+
+def test_relative_template_paths_resolve_against_mapping_file(templates):
+    path, content = templates["hysr_config"]
+    assert path.name == "hysr_config.json" and path.parent.name == "templates"
+    assert content["robot_position"] == [0.1, 0.2, 0.3]
+
+
+def test_list_items_and_nested_keys(templates):
+    merged = apply_overrides(templates, {
+        "hysr_config.robot_position:0": 0.5,
+        "hysr_config.robot_position:2": 1,  # int accepted for float
+        "hysr_config.long_list:12": 99,
+        "hysr_config.world_boundaries.min:2": 0.25,
+        "hysr_config.starting_pressures:1:0": 3500,
+        "rl_config.learning_rate": 0.01,
+    })
+    hysr = merged["hysr_config"]
+    assert hysr["robot_position"] == [0.5, 0.2, 1]
+    # :12 is item 12, not item 2; no 'long_list:12' key appears
+    assert hysr["long_list"][12] == 99 and hysr["long_list"][2] == 2
+    assert hysr["world_boundaries"]["min"] == [0.0, -1.0, 0.25]
+    assert hysr["starting_pressures"] == [[1000, 2000], [3500, 4000]]
+    assert set(hysr) == set(HYSR)  # never a silently added key
+    assert merged["rl_config"]["learning_rate"] == 0.01
+    assert templates["hysr_config"][1]["robot_position"] == [0.1, 0.2, 0.3]  # untouched
+
+
+def test_whole_list_and_null_template(templates):
+    merged = apply_overrides(templates, {
+        "hysr_config.robot_position": (0.4, 0.5, 0.6),  # cluster_utils hands out tuples
+        "rl_common_config.random_seed": 7,
+    })
+    assert merged["hysr_config"]["robot_position"] == [0.4, 0.5, 0.6]
+    assert merged["rl_common_config"]["random_seed"] == 7
+
+
+@pytest.mark.parametrize("address, value, pattern", [
+    ("nope_config.x", 1, r"unknown role 'nope_config'; valid roles: reward_config, hysr"),
+    ("hysr_config.robot_positon:0", 1.0, r"unknown key 'robot_positon' in hysr_config of"
+     r" .*hysr_config.json; valid keys: .*robot_position"),
+    ("hysr_config.world_boundaries.mid", [1], r"unknown key 'mid' in hysr_config.world_bo"
+     r"undaries .*valid keys: max, min"),
+    ("hysr_config.nb_steps_per_episode:0", 1, r"index :0 on hysr_config.nb_steps_per_episode"
+     r" .* which is a int, not a list"),
+    ("hysr_config.robot_position:3", 1.0, r"index :3 out of range .*valid: 0..2"),
+    ("hysr_config.long_list:123", 1, r"index :123 out of range .*15 items; valid: 0..14"),
+    ("hysr_config.robot_position:0.x", 1.0, r"hysr_config.robot_position:0 .* is a float, not a"
+     r" dict"),
+    ("hysr_config.nb_steps_per_episode", 1.5, r"wrong type for hysr_config.nb_steps_per_episod"
+     r"e in .*hysr_config.json: expected int like the template value 100, got float 1.5"),
+    ("reward_config.smash", 1, r"expected bool .* got int"),
+    ("rl_config.n_steps", "64", r"expected int like the template value 32, got str '64'"),
+    ("hysr_config.robot_position", [1.0, 2.0], r"expected a list of 3 items"),
+    ("hysr_config.robot_position", [1.0, "a", 2.0], r"item 1: float like"),
+    ("rl_config.log_path", "elsewhere", r"set by the job"),
+    ("hysr_config", 1, r"name a key of hysr_config"),
+])
+def test_errors_name_parameter_file_and_valid_choices(templates, address, value, pattern):
+    with pytest.raises(ParameterError, match=pattern) as info:
+        apply_overrides(templates, {address: value})
+    assert f"config.{address}" in str(info.value)
+
+
+def test_sb3_argument_with_several_types(templates):
+    """SAC's ent_coef is "auto" in the template but also takes a number (SB3 signature)."""
+    templates["rl_common_config"][1]["algorithm"] = "sac"
+    merged = apply_overrides(templates, {"rl_config.ent_coef": 0.1})
+    assert merged["rl_config"]["ent_coef"] == 0.1
+    with pytest.raises(ParameterError, match="expected str like the template value 'auto'"):
+        apply_overrides(templates, {"rl_config.ent_coef": [0.1]})
+
+
+def test_collect_nested_dotted_and_templates_key():
+    settings = {
+        "config": {
+            "config_templates": "hp_optim/x.json",
+            "hysr_config": {"robot_position:0": 0.3, "world_boundaries": {"min:2": 0.1}},
+            "rl_config.learning_rate": 0.001,
+        },
+        "config.rl_config.n_steps": 64,
+        "learning_runs_per_job": 2,
+    }
+    templates, overrides = collect_overrides(settings)
+    assert templates == "hp_optim/x.json"
+    assert overrides == {
+        "hysr_config.robot_position:0": 0.3,
+        "hysr_config.world_boundaries.min:2": 0.1,
+        "rl_config.learning_rate": 0.001,
+        "rl_config.n_steps": 64,
+    }
+
+
+def test_collect_rejects_duplicates():
+    with pytest.raises(ParameterError, match="given twice"):
+        collect_overrides({"config": {"rl_config": {"n_steps": 1}},
+                           "config.rl_config.n_steps": 2})
+
+
+def test_templates_mapping_errors(tmp_path):
+    mapping = tmp_path / "m.json"
+    mapping.write_text(json.dumps({"reward_config": "r.json", "extra": "e.json"}))
+    with pytest.raises(ParameterError, match=r"unknown roles \['extra'\], missing roles"
+                       r" \['hysr_config'"):
+        load_templates(mapping)
+    mapping.write_text(json.dumps({role: f"{role}.json" for role in ROLES}))
+    with pytest.raises(ParameterError, match=r"reward_config: file .*reward_config.json does"
+                       r" not exist"):
+        load_templates(mapping)
+    mapping.write_text("{not json")
+    with pytest.raises(ParameterError, match="not valid JSON"):
+        load_templates(mapping)
+
+
+def test_resolve_templates_path(tmp_path):
+    (tmp_path / "t.json").write_text("{}")
+    assert resolve_templates_path("t.json", cwd=tmp_path) == (tmp_path / "t.json").resolve()
+    with pytest.raises(ParameterError, match=r"config.config_templates': no file 'x.json'"):
+        resolve_templates_path("x.json", cwd=tmp_path)
+    with pytest.raises(ParameterError, match="config.config_templates' is required"):
+        resolve_templates_path(None)
