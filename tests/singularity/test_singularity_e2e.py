@@ -1,0 +1,156 @@
+"""run_singularity.py end to end, with a STAND-IN for the container runtime.
+
+No Singularity/Apptainer runtime can be installed on the test machine. The runtime is
+replaced by tests/singularity/fake_singularity, a small script that checks the options
+and bind paths it is given, emulates the clean, contained environment and then runs the
+command *on the host* (no container). Everything else is real: the wrapper runs as its
+own process with the command line cluster_utils gives a job script, and the slow test
+runs a real `python -m cluster_utils.hp_optimization` in local mode through
+run_singularity.py -> run_learning.py -> the learner.
+"""
+
+import json
+import os
+import pathlib
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+WRAPPER = REPO / "run_singularity.py"
+FAKE = pathlib.Path(__file__).with_name("fake_singularity")
+
+
+def make_executable(path: pathlib.Path, text: str) -> pathlib.Path:
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def host_env(tmp_path: pathlib.Path) -> dict[str, str]:
+    env = dict(os.environ)
+    # the stand-in's `#!/usr/bin/env python3` finds this venv's python, which also plays
+    # the image's python (see fake_singularity)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env["FAKE_SINGULARITY_LOG"] = str(tmp_path / "fake_singularity.jsonl")
+    env["HOST_ONLY_VARIABLE"] = "must not reach the container"
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+@pytest.fixture
+def job(tmp_path):
+    """A project dir with an image file; returns a function that runs the wrapper."""
+    project = tmp_path / "project dir"
+    project.mkdir()
+    image = tmp_path / "lttfs.sif"
+    image.write_bytes(b"stand-in image file")
+    working_dir = tmp_path / "results" / "job 0"
+
+    def start(inner_script: str, **extra):
+        make_executable(project / "inner.sh", inner_script)
+        params = {
+            "working_dir": str(working_dir),
+            "id": 0,
+            "singularity.image": str(image),
+            "singularity.script": "inner.sh",
+            "singularity.executable": str(FAKE),
+            **extra,
+        }
+        argv = ["--job-id=0", "--cluster-utils-server=127.0.0.1:1",
+                "--parameter-dict", str(params)]
+        process = subprocess.Popen(
+            [sys.executable, str(WRAPPER), *argv], cwd=project, env=host_env(tmp_path),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        return process, argv
+
+    def run(inner_script: str, **extra):
+        process, argv = start(inner_script, **extra)
+        out, err = process.communicate(timeout=60)
+        return process.returncode, out, err, argv
+
+    return {"run": run, "start": start, "working_dir": working_dir, "project": project,
+            "log": tmp_path / "fake_singularity.jsonl"}
+
+
+def test_resume_exit_code_3_and_unchanged_arguments(job):
+    rc, out, _, argv = job["run"](
+        '#!/bin/sh\nprintf "%s\\n" "$@" > "$PWD/args.txt"\necho resuming later\nexit 3\n'
+    )
+    assert rc == 3
+    assert (job["project"] / "args.txt").read_text().splitlines() == argv
+    assert "resuming later" in out
+    assert (job["working_dir"] / "stdout.txt").read_text() == "resuming later\n"
+
+
+def test_failing_inner_script_is_reported_and_logged(job):
+    failing = "#!/bin/sh\necho step one\necho 'boom: learner crashed' >&2\nexit 1\n"
+    rc, out, err, _ = job["run"](failing)
+    assert rc == 1
+    assert "boom: learner crashed" in err  # what cluster_utils shows for a failed job
+    rc, _, _, _ = job["run"](failing)  # a second attempt appends to the same logs
+    assert rc == 1
+    stderr_log = (job["working_dir"] / "stderr.txt").read_text()
+    assert stderr_log.count("boom: learner crashed") == 2
+    assert (job["working_dir"] / "stdout.txt").read_text() == "step one\nstep one\n"
+
+
+def test_other_exit_codes_and_death_by_signal(job):
+    assert job["run"]("#!/bin/sh\nexit 65\n")[0] == 65
+    assert job["run"]("#!/bin/sh\nkill -KILL $$\n")[0] == 128 + signal.SIGKILL
+
+
+def test_contained_environment_and_binds(job):
+    rc, _, err, _ = job["run"]("#!/bin/sh\nenv > \"$PWD/env.txt\"\n",
+                               **{"singularity.nv": True})
+    assert rc == 0, err
+    inner = dict(line.split("=", 1) for line in
+                 (job["project"] / "env.txt").read_text().splitlines() if "=" in line)
+    assert inner["PYTHONPATH"] == str(job["project"])
+    assert inner["OMP_NUM_THREADS"] == "1"
+    assert "HOST_ONLY_VARIABLE" not in inner
+    (call,) = [json.loads(line) for line in job["log"].read_text().splitlines()]
+    assert call["binds"] == ["/tmp", str(job["working_dir"]), str(job["project"])]
+    assert {"--nv", "--cleanenv", "--containall"} <= set(call["flags"])
+    assert call["pwd"] == str(job["project"])
+
+
+def test_settings_error_fails_before_running_anything(job):
+    rc, _, err, _ = job["run"]("#!/bin/sh\nexit 0\n", **{"singularity.nv": "yes"})
+    assert rc == 1
+    assert "singularity.nv: must be true or false" in err
+    assert not job["log"].exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGTERM])
+def test_signals_reach_the_inner_script(job, signum):
+    """Only the wrapper's pid is signalled: the inner script sees it only if forwarded."""
+    name = signal.Signals(signum).name[3:]
+    process, _ = job["start"](
+        f"#!/bin/sh\necho $$ > \"$PWD/inner.pid\"\ntrap 'echo got {name}; exit 75' {name}\n"
+        "echo ready\nwhile true; do sleep 0.05; done\n"
+    )
+    stdout_log = job["working_dir"] / "stdout.txt"
+    try:
+        deadline = time.monotonic() + 30
+        while not (stdout_log.exists() and "ready" in stdout_log.read_text()):
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        os.kill(process.pid, signum)
+        process.communicate(timeout=30)
+        assert process.returncode == 75
+        assert stdout_log.read_text() == f"ready\ngot {name}\n"
+    finally:  # never leave the inner script running, also when forwarding is broken
+        inner_pid = int((job["project"] / "inner.pid").read_text())
+        try:
+            os.kill(inner_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
