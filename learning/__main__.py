@@ -1,0 +1,51 @@
+"""``python -m learning CONFIG.json`` (console script ``lttfs-train``): one training run.
+
+Loads and validates config.json and the five role configs, trains, saves the model to
+rl_config.save_path and writes progress.csv, evaluation.json, run_info.json and configs/
+to rl_config.log_path. Exit codes: 0 trained and evaluated, 2 config error (nothing
+trained), 65 diverged (NaN), 75 interrupted by SIGTERM/SIGUSR1 (model saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from learning.callbacks import StopRequest
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m learning",
+        description="Train one table-tennis agent as configured by CONFIG (config.json).",
+        epilog="Exit codes: 0 done, 2 config error, 65 diverged (NaN), 75 interrupted "
+        "(SIGTERM/SIGUSR1; the model is saved, run again with load_path to continue).",
+    )
+    parser.add_argument("config", help="config.json mapping the five roles to their files")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the learner; ``argv`` without the program name (default: sys.argv[1:])."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    # Signals are caught from here on: a SIGTERM while the libraries load still ends in a
+    # saved model and exit code 75.
+    stop = StopRequest()
+    stop.install()
+    try:
+        from learning.configs import ConfigError, load_configs
+        from learning.train import EXIT_CONFIG, train
+
+        try:
+            config = load_configs(args.config)
+            return train(config, argv, stop)
+        except ConfigError as e:
+            print(f"config error: {e}", file=sys.stderr)
+            return EXIT_CONFIG
+    finally:
+        stop.restore()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""stable-baselines3 callbacks of the learner: stop on a signal, stop on NaN, log episodes."""
+
+from __future__ import annotations
+
+import csv
+import math
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+# Parameters are checked for NaN at the end of a rollout at most this often (env steps):
+# SAC's rollouts are single steps, and checking every network every step costs time.
+PARAMETER_CHECK_INTERVAL = 1000
+
+
+class StopRequest:
+    """Set by SIGTERM/SIGUSR1 (see :meth:`install`); training stops at the next env step."""
+
+    def __init__(self) -> None:
+        self.signal_number: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signal_number is not None
+
+    def _handle(self, signal_number: int, frame: Any) -> None:
+        self.signal_number = signal_number
+
+    def install(self) -> None:
+        for sig in STOP_SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def describe(self) -> str:
+        if self.signal_number is None:
+            return "no stop requested"
+        return f"received {signal.Signals(self.signal_number).name}"
+
+
+class StopOnRequest(BaseCallback):
+    """Returns False (SB3: stop training) once a stop was requested."""
+
+    def __init__(self, stop: StopRequest):
+        super().__init__()
+        self.stop = stop
+
+    def _on_step(self) -> bool:
+        return not self.stop.requested
+
+
+class DivergedError(RuntimeError):
+    """NaN or infinity in an observation, a reward or the network parameters."""
+
+
+class NaNGuard(BaseCallback):
+    """Raises DivergedError on a non-finite observation, reward or parameter (losses
+    that turn NaN make the parameters NaN at the next optimizer step)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last_check = 0
+
+    def _on_step(self) -> bool:
+        for name, label in (("rewards", "reward"), ("new_obs", "observation")):
+            value = self.locals.get(name)
+            if value is not None and not np.all(np.isfinite(value)):
+                raise DivergedError(
+                    f"non-finite {label} at timestep {self.num_timesteps}: {value!r}"
+                )
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.num_timesteps - self._last_check >= PARAMETER_CHECK_INTERVAL:
+            self.check_parameters()
+
+    def _on_training_end(self) -> None:
+        self.check_parameters()
+
+    def check_parameters(self) -> None:
+        self._last_check = self.num_timesteps
+        with torch.no_grad():
+            for name, parameter in self.model.policy.named_parameters():
+                if not torch.isfinite(parameter).all():
+                    raise DivergedError(
+                        f"non-finite network parameter {name} at timestep {self.num_timesteps} "
+                        "(a loss became NaN or infinite)"
+                    )
+
+
+def _flat_info(info: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Scalar entries of an env info dict, nested dicts flattened to dotted names."""
+    row: dict[str, Any] = {}
+    for key, value in info.items():
+        if key in ("episode", "terminal_observation", "TimeLimit.truncated"):
+            continue
+        if isinstance(value, dict):
+            row.update(_flat_info(value, f"{prefix}{key}."))
+        elif value is None or isinstance(value, (bool, int, float, str, np.number, np.bool_)):
+            row[prefix + key] = value.item() if isinstance(value, (np.number, np.bool_)) else value
+    return row
+
+
+class EpisodeLog(BaseCallback):
+    """Appends one row per finished training episode to a CSV file (episodes.csv): the
+    timestep, the episode's reward and length, and the scalar info terms of its end."""
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.path = Path(path)
+        self._file = None
+        self._writer: csv.DictWriter | None = None
+
+    def _on_training_start(self) -> None:
+        fields: list[str] = []
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with open(self.path) as f:
+                fields = next(csv.reader(f), [])
+        self._file = open(self.path, "a", newline="")
+        if fields:
+            self._writer = csv.DictWriter(self._file, fields, restval="", extrasaction="ignore")
+
+    def _on_step(self) -> bool:
+        for done, info in zip(self.locals["dones"], self.locals["infos"], strict=True):
+            if done:
+                self._write(info)
+        return True
+
+    def _write(self, info: dict[str, Any]) -> None:
+        episode = info.get("episode", {})
+        row = {
+            "num_timesteps": self.num_timesteps,
+            "episode_reward": episode.get("r", math.nan),
+            "episode_length": episode.get("l", ""),
+        }
+        row.update(_flat_info(info))
+        if self._writer is None:
+            self._writer = csv.DictWriter(self._file, list(row), restval="", extrasaction="ignore")
+            self._writer.writeheader()
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def _on_training_end(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
