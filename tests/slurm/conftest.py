@@ -1,0 +1,135 @@
+"""Fixtures of the Slurm tests: a real single-node Slurm cluster on this machine.
+
+``slurm_cluster`` (session scope) runs ``scripts/slurm_setup.sh`` (installs the
+Debian packages if missing, starts munged, MariaDB, slurmdbd, slurmctld and slurmd,
+waits for the node and runs a smoke job) and, whatever the tests do, runs
+``scripts/slurm_teardown.sh`` at the end, which stops exactly the daemons the setup
+started.  Nothing is mocked: cluster_utils submits with sbatch, polls sacct, and the
+jobs run under slurmd.
+
+The tests are skipped, with the reason, where this machine cannot run the cluster:
+not root, no Debian package tools, or ``LTTFS_SKIP_SLURM=1`` in the environment.
+A machine that could run it but where the setup fails is a test error, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SETUP = REPO / "scripts" / "slurm_setup.sh"
+TEARDOWN = REPO / "scripts" / "slurm_teardown.sh"
+SLURM_PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge", "slurmdbd", "mariadb-server")
+
+
+def _installed(package: str) -> bool:
+    result = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True
+    )
+    return "install ok installed" in result.stdout
+
+
+def why_slurm_cannot_run() -> str | None:
+    """The reason this machine cannot run the test cluster, or None if it can."""
+    if os.environ.get("LTTFS_SKIP_SLURM") == "1":
+        return "LTTFS_SKIP_SLURM=1 is set"
+    if not sys.platform.startswith("linux"):
+        return f"the Slurm test cluster needs Linux (this is {sys.platform})"
+    if os.geteuid() != 0:
+        return (
+            "the Slurm test cluster needs root (scripts/slurm_setup.sh installs Debian "
+            "packages and starts the Slurm daemons); run the tests as root, as CI does"
+        )
+    if shutil.which("dpkg-query") is None:
+        return "the Slurm test cluster needs a Debian system (dpkg-query not found)"
+    missing = [p for p in SLURM_PACKAGES if not _installed(p)]
+    if missing and shutil.which("apt-get") is None:
+        return f"Slurm packages {', '.join(missing)} are missing and there is no apt-get"
+    return None
+
+
+@dataclass(frozen=True)
+class SlurmCluster:
+    """The running test cluster, as the tests need it."""
+
+    sbatch: str  # path of sbatch (kept off PATH by slurm_setup.sh, see there)
+    env: dict[str, str]  # environment in which cluster_utils submits to this cluster
+    setup_seconds: float
+
+    def sacct(self, names: list[str], since: str) -> list[dict[str, str]]:
+        """Accounting records of the jobs with these job names started since `since`.
+
+        One dict per Slurm job (allocations only, no steps): JobID, JobName, State,
+        ExitCode, Elapsed.
+        """
+        fields = ["JobID", "JobName", "State", "ExitCode", "Elapsed"]
+        result = subprocess.run(
+            ["sacct", "-X", "--parsable2", "--noheader", f"--starttime={since}",
+             f"--name={','.join(names)}", f"--format={','.join(fields)}"],
+            capture_output=True, text=True, check=True, env=self.env,
+        )
+        lines = result.stdout.splitlines()
+        return [dict(zip(fields, line.split("|"), strict=True)) for line in lines]
+
+
+def _run_script(script: Path, state_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, SLURM_TEST_STATE=str(state_dir))
+    return subprocess.run(
+        ["bash", str(script)], env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+def _report(config: pytest.Config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SlurmCluster]:
+    reason = why_slurm_cannot_run()
+    if reason is not None:
+        pytest.skip(reason)
+    state_dir = tmp_path_factory.mktemp("slurm_state")
+    start = time.monotonic()
+    try:
+        setup = _run_script(SETUP, state_dir)
+        setup_seconds = time.monotonic() - start
+        if setup.returncode != 0:
+            pytest.fail(
+                f"scripts/slurm_setup.sh failed (exit {setup.returncode}):\n"
+                f"{setup.stdout}\n{setup.stderr}",
+                pytrace=False,
+            )
+        _report(request.config, f"\nSlurm test cluster set up in {setup_seconds:.1f} s")
+        sbatch = ""
+        for line in (state_dir / "env").read_text().splitlines():
+            if line.startswith("SBATCH="):
+                sbatch = line.removeprefix("SBATCH=")
+        assert sbatch and Path(sbatch).is_file(), f"setup recorded no sbatch: {state_dir}/env"
+        # cluster_utils picks Slurm when sbatch is on PATH; the jobs run `srun python3`
+        # in the submitting environment, so this interpreter's folder comes first too.
+        path = [str(Path(sbatch).parent), str(Path(sys.executable).parent)]
+        env = dict(os.environ, PATH=os.pathsep.join(path + [os.environ.get("PATH", "")]))
+        yield SlurmCluster(sbatch=sbatch, env=env, setup_seconds=setup_seconds)
+    finally:
+        start = time.monotonic()
+        teardown = _run_script(TEARDOWN, state_dir)
+        _report(
+            request.config,
+            f"\nSlurm test cluster torn down in {time.monotonic() - start:.1f} s"
+            f" (exit {teardown.returncode})",
+        )
+        if teardown.returncode != 0:
+            print(teardown.stdout, teardown.stderr, file=sys.stderr)
