@@ -17,6 +17,7 @@ if cluster_utils had started it directly. The wrapper
 - forwards SIGTERM, SIGUSR1, SIGUSR2 and SIGHUP to the container (Singularity passes
   them on to the contained process): Slurm's time-limit signal reaches the learner,
   which saves its model and exits for a chained continuation;
+- ignores SIGINT (Ctrl+C reaches the container from the terminal) and waits;
 - exits with the inner exit code exactly (3 = cluster_utils' "resume"); a container
   killed by signal N exits with 128 + N, as a shell reports it.
 
@@ -180,6 +181,10 @@ def run_forwarding(cmd: list[str], env: dict[str, str], log_dir: pathlib.Path) -
             process.send_signal(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    # Ctrl+C reaches the container from the terminal (same process group); the wrapper
+    # only waits for its exit code. A no-op handler, not SIG_IGN, which would be
+    # inherited by the child.
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, lambda _s, _f: None)
     try:
         process = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
@@ -221,12 +226,14 @@ def main(argv: list[str] | None = None) -> int:
             job = read_job_arguments(argv)
         except SystemExit as e:  # argparse already printed the usage message
             return EXIT_WRAPPER_ERROR if e.code else 0
+        except SingularitySettingsError:
+            raise
+        except Exception as e:  # smart_settings / cluster_utils parameter errors
+            print(f"run_singularity: cannot read the job parameters: {e}", file=sys.stderr)
+            return EXIT_WRAPPER_ERROR
         cmd, env, working_dir = prepare(job, project_dir, dict(os.environ))
     except SingularitySettingsError as e:
         print(f"run_singularity: settings error: {e}", file=sys.stderr)
-        return EXIT_WRAPPER_ERROR
-    except Exception as e:  # smart_settings / cluster_utils parameter errors
-        print(f"run_singularity: cannot read the job parameters: {e}", file=sys.stderr)
         return EXIT_WRAPPER_ERROR
 
     print(f"run_singularity: {shlex.join(cmd)}", file=sys.stderr, flush=True)

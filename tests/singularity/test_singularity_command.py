@@ -268,3 +268,28 @@ def test_environment_prefix_follows_the_executable_name(project):
     env = container_environment(settings, project["dir"], {"OMP_NUM_THREADS": "1"})
     assert env["APPTAINERENV_OMP_NUM_THREADS"] == "1"
     assert os.environ.get("APPTAINERENV_OMP_NUM_THREADS") is None  # host env untouched
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--parameter-dict", "[1, 2]"], "--parameter-dict: the value is not a dict"),
+        (["--parameter-dict", "{'a': open('x')}"], "--parameter-dict: not a Python dict"),
+        (["--job-id", "x", "s.json"], "invalid int value"),
+    ],
+)
+def test_bad_command_lines_exit_1_with_a_message(project, capsys, argv, expected):
+    from learning.hpo.singularity import main
+
+    assert main(["run_singularity.py", *argv]) == 1
+    assert expected in capsys.readouterr().err
+
+
+def test_main_reports_a_settings_error_with_exit_code_1(project, capsys):
+    from learning.hpo.singularity import main
+
+    params = base_params(project)
+    del params["singularity.image"]
+    assert main(cluster_argv(params)) == 1
+    err = capsys.readouterr().err
+    assert "run_singularity: settings error: singularity.image: missing" in err

@@ -127,25 +127,27 @@ def test_settings_error_fails_before_running_anything(job):
     assert not job["log"].exists()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGTERM])
-def test_signals_reach_the_inner_script(job, signum):
-    """Only the wrapper's pid is signalled: the inner script sees it only if forwarded."""
-    name = signal.Signals(signum).name[3:]
-    process, _ = job["start"](
-        f"#!/bin/sh\necho $$ > \"$PWD/inner.pid\"\ntrap 'echo got {name}; exit 75' {name}\n"
-        "echo ready\nwhile true; do sleep 0.05; done\n"
-    )
+WAITING_SCRIPT = (  # records its pid, traps {name}, then waits to be signalled
+    "#!/bin/sh\necho $$ > \"$PWD/inner.pid\"\ntrap 'echo got {name}; exit 75' {name}\n"
+    "echo ready\nwhile true; do sleep 0.05; done\n"
+)
+
+
+def signal_when_ready(job, process, signals):
+    """Send ``signals`` to the wrapper only, once the inner script is ready; always
+    clean up the inner script (also when forwarding is broken and it is orphaned)."""
     stdout_log = job["working_dir"] / "stdout.txt"
     try:
         deadline = time.monotonic() + 30
         while not (stdout_log.exists() and "ready" in stdout_log.read_text()):
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.05)
-        os.kill(process.pid, signum)
+        for signum, then in signals:
+            os.kill(process.pid, signum)
+            then()
         process.communicate(timeout=30)
-        assert process.returncode == 75
-        assert stdout_log.read_text() == f"ready\ngot {name}\n"
-    finally:  # never leave the inner script running, also when forwarding is broken
+        return process.returncode, stdout_log.read_text()
+    finally:
         inner_pid = int((job["project"] / "inner.pid").read_text())
         try:
             os.kill(inner_pid, signal.SIGKILL)
@@ -154,3 +156,26 @@ def test_signals_reach_the_inner_script(job, signum):
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGTERM])
+def test_signals_reach_the_inner_script(job, signum):
+    """Only the wrapper's pid is signalled: the inner script sees it only if forwarded."""
+    name = signal.Signals(signum).name[3:]
+    process, _ = job["start"](WAITING_SCRIPT.format(name=name))
+    rc, stdout = signal_when_ready(job, process, [(signum, lambda: None)])
+    assert rc == 75
+    assert stdout == f"ready\ngot {name}\n"
+
+
+def test_sigint_is_left_to_the_terminal_and_the_wrapper_keeps_waiting(job):
+    process, _ = job["start"](WAITING_SCRIPT.format(name="TERM"))
+
+    def still_waiting():
+        time.sleep(0.5)
+        assert process.poll() is None  # SIGINT to the wrapper alone: it keeps waiting
+
+    rc, stdout = signal_when_ready(
+        job, process, [(signal.SIGINT, still_waiting), (signal.SIGTERM, lambda: None)]
+    )
+    assert (rc, stdout) == (75, "ready\ngot TERM\n")
