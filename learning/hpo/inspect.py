@@ -1,0 +1,153 @@
+"""Which settings won an optimization, how sure can I be, and how do I rerun them.
+
+Usage: ``python -m learning.hpo.inspect results/<name> [options]`` (or ``lttfs-inspect``),
+where ``results/<name>`` is cluster_utils' ``results_dir/<optimization_procedure_name>``
+of a finished or running hp_optimization or grid_search.
+
+Prints a ranked table of the best jobs and writes ``report.html`` beside the results
+(figures embedded). ``--confirm K --seeds N`` reruns the top K settings with N fresh
+seeds each (a cluster_utils grid search, see :mod:`learning.hpo.confirm`); ``--render``
+writes a GIF of the best job's final policy (see :mod:`learning.hpo.render`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from .ranking import (
+    configs_folder,
+    display_path,
+    job_notes,
+    job_views,
+    ranked_table,
+    rerun_command,
+)
+from .results import ResultsError, Sweep, load_sweep
+
+
+def print_summary(sweep: Sweep, table: pd.DataFrame, out=sys.stdout) -> None:
+    status = {True: "finished", False: "in progress", None: "status unknown"}[sweep.finished]
+    count = f"{len(sweep.jobs)} job(s) reported"
+    if sweep.number_of_samples:
+        count += f" of {sweep.number_of_samples}"
+    if sweep.pending:
+        count += f", {len(sweep.pending)} started without metrics (running or failed)"
+    print(f"{display_path(sweep.root)}: {sweep.run_type}, {status}; {count}", file=out)
+    direction = "minimized" if sweep.minimize else "maximized"
+    print(f"metric: {sweep.metric} ({direction}); 'std' and 'runs' are over each job's "
+          "learning runs", file=out)
+    print(file=out)
+    with pd.option_context("display.width", 250, "display.max_colwidth", 80):
+        print(table.to_string(index=False), file=out)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="lttfs-inspect", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("results", type=Path, help="results_dir/<optimization_procedure_name>")
+    parser.add_argument("--metric", help="metric to rank by (default: the optimized one)")
+    direction = parser.add_mutually_exclusive_group()
+    direction.add_argument("--minimize", dest="minimize", action="store_true", default=None,
+                           help="lower is better (default: as the optimization was set)")
+    direction.add_argument("--maximize", dest="minimize", action="store_false",
+                           help="higher is better")
+    parser.add_argument("--top", type=int, default=10, help="jobs in the table (default 10)")
+    parser.add_argument("--curves", type=int, default=3,
+                        help="best jobs whose learning curves the report plots (default 3)")
+    parser.add_argument("--report", type=Path,
+                        help="where to write the HTML report (default RESULTS/report.html)")
+    parser.add_argument("--no-report", action="store_true", help="print the table only")
+    parser.add_argument("--confirm", type=int, metavar="K",
+                        help="rerun the top K settings with fresh seeds and compare")
+    parser.add_argument("--seeds", type=int, default=3, metavar="N",
+                        help="learning runs (fresh seeds) per confirmed setting (default 3)")
+    parser.add_argument("--confirm-write-only", action="store_true",
+                        help="with --confirm: write the grid-search config for a cluster "
+                        "and print how to run it, instead of running it locally")
+    parser.add_argument("--render", action="store_true",
+                        help="render an episode of the best job's final policy to a GIF")
+    parser.add_argument("--render-output", type=Path,
+                        help="GIF path (default RESULTS/best_policy.gif)")
+    args = parser.parse_args(argv)
+    for name in ("top", "curves", "seeds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.confirm is not None and args.confirm < 1:
+        parser.error("--confirm K: K must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        sweep = load_sweep(args.results, metric=args.metric, minimize=args.minimize)
+    except ResultsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    views = job_views(sweep, max(args.top, args.curves, args.confirm or 0))
+    print_summary(sweep, ranked_table(sweep, views[: args.top]))
+    notes = list(sweep.notes) + job_notes(views[: args.top])
+    best = views[0]
+    print()
+    rerun_dir = sweep.root / "reruns" / f"job_{best.job_id}"
+    command = rerun_command(best.job_dir, rerun_dir) if best.job_dir else None
+    if command:
+        print(f"rerun the best job (job {best.job_id}):\n  {command}")
+        folder = configs_folder(best.job_dir)
+        if folder:
+            print(f"its merged configs, command and model: {display_path(folder)}")
+    else:
+        notes.append(f"best job {best.job_id}: no settings.json left, cannot print a rerun "
+                     "command")
+    exit_code = 0
+    confirmed = None
+    if args.confirm:
+        from .confirm import ConfirmError, run_confirmation
+
+        try:
+            confirmed = run_confirmation(sweep, views[: args.confirm], args.seeds,
+                                         write_only=args.confirm_write_only)
+        except ConfirmError as e:
+            print(f"error: --confirm: {e}", file=sys.stderr)
+            exit_code = 1
+    else:
+        from .confirm import load_confirmation
+
+        confirmed = load_confirmation(sweep, notes)
+    if confirmed is not None:
+        from .confirm import print_confirmation
+
+        print()
+        print_confirmation(sweep, confirmed)
+    gif = None
+    if args.render:
+        from .render import RenderError, render_best
+
+        gif = args.render_output or sweep.root / "best_policy.gif"
+        try:
+            render_best(best.job_dir, gif)
+            print(f"\nrendered the best job's final policy: {display_path(gif)}")
+        except RenderError as e:
+            print(f"error: --render: {e}", file=sys.stderr)
+            gif, exit_code = None, 1
+    if notes:
+        print("\nnotes:")
+        for note in notes:
+            print(f"  - {note}")
+    if not args.no_report:
+        from .report import write_report
+
+        path = args.report or sweep.root / "report.html"
+        write_report(path, sweep, views, args.curves, command, confirmed, notes)
+        print(f"\nreport: {display_path(path)}")
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The report's figures (matplotlib, Agg backend), returned as PNG bytes."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+COLORS = plt.get_cmap("tab10").colors
+
+
+def to_png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _log_scale(values: pd.Series) -> bool:
+    """Log axis for positive values spanning more than a factor of 20."""
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    return len(values) > 1 and values.min() > 0 and values.max() / values.min() > 20
+
+
+def metric_over_jobs(jobs: pd.DataFrame, metric: str, std: str | None, minimize: bool) -> bytes:
+    """The metric of every job in submission order, with the best value so far."""
+    df = jobs.sort_values("job_id")
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    groups = df.groupby("_iteration") if "_iteration" in df and df["_iteration"].notna().any() \
+        else [(None, df)]
+    for i, (iteration, part) in enumerate(groups):
+        label = f"iteration {int(iteration)}" if iteration is not None else "jobs"
+        yerr = part[std] if std else None
+        ax.errorbar(part["job_id"], part[metric], yerr=yerr, fmt="o", capsize=3,
+                    color=COLORS[i % len(COLORS)], label=label)
+    values = df[metric]
+    best = values.cummin() if minimize else values.cummax()
+    ax.step(df["job_id"], best, where="post", color="black", lw=1, label="best so far")
+    ax.set_xlabel("job id (submission order)")
+    ax.set_ylabel(metric + (" (error bar: std over runs)" if std else ""))
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    return to_png(fig)
+
+
+def metric_vs_params(jobs: pd.DataFrame, params: list[str], labels: list[str],
+                     metric: str, std: str | None) -> bytes:
+    """One panel per optimized parameter: the metric of every job against its value."""
+    n = max(1, len(params))
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    rank_one = jobs["rank"] == jobs["rank"].min()
+    for ax, param, label in zip(axes.flat, params, labels, strict=False):
+        x = jobs[param]
+        numeric = pd.api.types.is_numeric_dtype(x)
+        if numeric:
+            positions = x.astype(float)
+        else:
+            categories = sorted(x.astype(str).unique())
+            codes = {c: i for i, c in enumerate(categories)}
+            positions = x.astype(str).map(codes).astype(float)
+            positions = positions + np.random.default_rng(0).uniform(-0.1, 0.1, len(x))
+            ax.set_xticks(range(len(categories)), categories, rotation=30, fontsize=7)
+        yerr = jobs[std] if std else None
+        ax.errorbar(positions, jobs[metric], yerr=yerr, fmt="o", color=COLORS[0],
+                    alpha=0.7, capsize=2)
+        ax.plot(positions[rank_one], jobs[metric][rank_one], "*", color="red",
+                markersize=14, label="best job")
+        if numeric and _log_scale(x):
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(params):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def learning_curves(curves: list[tuple[str, dict[int, pd.DataFrame]]]) -> bytes:
+    """One panel per job: reward over timesteps of each of its runs."""
+    n = len(curves)
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.2 * rows), squeeze=False,
+                             sharey=True)
+    for ax, (title, runs) in zip(axes.flat, curves, strict=False):
+        for run, curve in runs.items():
+            ax.plot(curve["timesteps"], curve["reward"], color=COLORS[run % len(COLORS)],
+                    marker="." if len(curve) < 20 else None, label=f"run {run}")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("timesteps")
+        ax.set_ylabel("rollout/ep_rew_mean")
+        ax.grid(alpha=0.3)
+        if runs:
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def importance(table: pd.DataFrame) -> bytes:
+    """Horizontal bars: importance score per parameter, most important on top."""
+    table = table.iloc[::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.45 * len(table) + 1.2))
+    ax.barh(table["label"], table["importance"], color=COLORS[0])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("|Spearman rank correlation| with the metric (categorical: eta)")
+    ax.grid(alpha=0.3, axis="x")
+    return to_png(fig)
+
+
+def confirmation(table: pd.DataFrame, metric: str) -> bytes:
+    """Original vs confirmed mean (error bars: std over runs) per rerun setting."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    x = np.arange(len(table))
+    ax.errorbar(x - 0.1, table["original_mean"], yerr=table["original_std"], fmt="o",
+                capsize=3, label="original sweep")
+    ax.errorbar(x + 0.1, table["confirmed_mean"], yerr=table["confirmed_std"], fmt="s",
+                capsize=3, label="confirmation (fresh seeds)")
+    ax.set_xticks(x, [f"job {j}" for j in table["job_id"]])
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return to_png(fig)

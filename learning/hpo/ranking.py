@@ -1,0 +1,138 @@
+"""The ranked jobs of a sweep: per-run values, the table, how to rerun a job."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .results import Sweep, format_value, short_names
+from .runs import read_job_state, run_dirs, run_scores
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+SCRIPT = "run_learning.py"
+
+
+@dataclass
+class JobView:
+    """A ranked job with what the table and the report show about it."""
+
+    rank: int
+    job_id: int
+    row: pd.Series
+    job_dir: Path | None
+    run_values: list[float | None]
+    run_seeds: list[int | None]
+    failed_attempts: int | None
+    problem: str | None  # why there are no per-run values
+
+
+GONE = (
+    "files deleted by cluster_utils, which keeps only the num_best_jobs_whose_data_is_kept "
+    "best jobs (best_jobs/) unless remove_working_dirs is false: no per-run values or "
+    "learning curves"
+)
+
+
+def job_notes(views: list[JobView]) -> list[str]:
+    """One note per kind of problem, naming the jobs it concerns."""
+    by_problem: dict[str, list[str]] = {}
+    for view in views:
+        if view.problem:
+            by_problem.setdefault(view.problem, []).append(str(view.job_id))
+    return [f"job(s) {', '.join(jobs)}: {problem}" for problem, jobs in by_problem.items()]
+
+
+def display_path(path: Path | str) -> str:
+    """Path relative to the current directory when it lies below it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def job_views(sweep: Sweep, how_many: int) -> list[JobView]:
+    views = []
+    for _, row in sweep.jobs.head(how_many).iterrows():
+        job_dir = Path(row["job_dir"]) if row["job_dir"] else None
+        problem, values, seeds = None, [], []
+        failed = row.get("failed_attempts")
+        failed = int(failed) if pd.notna(failed) else None
+        if job_dir is None:
+            problem = GONE
+        else:
+            state, problem = read_job_state(job_dir)
+            if state is None:
+                problem = f"no per-run values: {problem}"
+            else:
+                scores = run_scores(state, sweep.metric)
+                values = [s.value for s in scores]
+                seeds = [s.seed for s in scores]
+                if failed is None:
+                    failed = sum(s.failed_attempts for s in scores)
+        views.append(
+            JobView(int(row["rank"]), int(row["job_id"]), row, job_dir, values, seeds,
+                    failed, problem)
+        )
+    return views
+
+
+def ranked_table(sweep: Sweep, views: list[JobView]) -> pd.DataFrame:
+    """The printed table: parameters, metric mean/std over runs, per-run values, dir."""
+    names = short_names(sweep.params)
+    std = sweep.std_column
+    rows = []
+    for view in views:
+        row = {"rank": view.rank, "job": view.job_id}
+        for param in sweep.params:
+            row[names[param]] = format_value(view.row[param])
+        row[sweep.metric] = format_value(float(view.row[sweep.metric]))
+        row["std"] = format_value(float(view.row[std])) if std else "-"
+        row["runs"] = " ".join(
+            "failed" if v is None else format_value(v) for v in view.run_values
+        ) or "-"
+        row["failed"] = "-" if view.failed_attempts is None else view.failed_attempts
+        row["dir"] = display_path(view.job_dir) if view.job_dir else "(deleted)"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def python_command() -> str:
+    """`python` if that is this interpreter on PATH, else this interpreter's path."""
+    found = shutil.which("python")
+    if found and os.path.realpath(found) == os.path.realpath(sys.executable):
+        return "python"
+    return sys.executable
+
+
+def rerun_command(job_dir: Path, rerun_dir: Path) -> str | None:
+    """The exact command that reruns a job from its settings.json into a fresh folder.
+
+    cluster_utils' initialize_job reads a settings file as well as the parameter dict
+    it normally passes; ``working_dir=...`` overrides where the job writes, so the
+    rerun neither reuses the original restart state nor overwrites the original runs.
+    """
+    settings = job_dir / "settings.json"
+    if not settings.is_file():
+        return None
+    override = f"working_dir={json.dumps(str(rerun_dir.resolve()))}"
+    return (
+        f"cd {shlex.quote(str(PROJECT_DIR))} && {python_command()} {SCRIPT} "
+        f"{shlex.quote(str(settings.resolve()))} {shlex.quote(override)}"
+    )
+
+
+def configs_folder(job_dir: Path) -> Path | None:
+    """Run directory (merged configs, command, model) of the job's first run's last chunk."""
+    runs = run_dirs(job_dir)
+    if not runs:
+        return None
+    first = runs[min(runs)]
+    return first[-1].path

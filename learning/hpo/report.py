@@ -1,0 +1,149 @@
+"""report.html: one self-contained page (figures embedded as base64 PNG, no server)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from . import plots
+from .results import Sweep, parameter_importance, short_names
+from .runs import learning_curve, run_dirs
+
+STYLE = """
+body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+table { border-collapse: collapse; font-size: 13px; margin: 0.5em 0 1em; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
+th { background: #f0f0f0; }
+td:last-child { text-align: left; }
+pre { background: #f6f6f6; padding: 0.7em; overflow-x: auto; white-space: pre-wrap; }
+img { max-width: 100%; }
+.note { color: #8a4b00; }
+"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(df: pd.DataFrame) -> str:
+    return df.to_html(index=False, escape=True, border=0, na_rep="-")
+
+
+def _curves(views, how_many: int) -> tuple[list, list[str]]:
+    curves, notes = [], []
+    for view in views[:how_many]:
+        title = f"rank {view.rank}: job {view.job_id}"
+        if view.job_dir is None:
+            notes.append(f"job {view.job_id}: no learning curves, its files are gone")
+            continue
+        runs = {}
+        for run, dirs in run_dirs(view.job_dir).items():
+            curve = learning_curve(dirs)
+            if curve is None or curve.empty:
+                notes.append(f"job {view.job_id} run {run}: no rewards in "
+                             f"{dirs[-1].path / 'logs' / 'progress.csv'} (missing, empty, or "
+                             "no episode finished)")
+            else:
+                runs[run] = curve
+        if not run_dirs(view.job_dir):
+            notes.append(f"job {view.job_id}: no run directories (run_*) in {view.job_dir}")
+        if runs:
+            curves.append((title, runs))
+    return curves, notes
+
+
+def write_report(path, sweep: Sweep, views, curves: int, command: str | None,
+                 confirmed: pd.DataFrame | None, notes: list[str]) -> Path:
+    """Write the report atomically and return its path."""
+    from .confirm import confirmation_table
+    from .ranking import configs_folder, ranked_table
+
+    path = Path(path)
+    notes = list(notes)
+    parts = [f"<h1>Optimization {html.escape(sweep.root.name)}</h1>"]
+    direction = "minimized" if sweep.minimize else "maximized"
+    parts.append(
+        f"<p>{html.escape(str(sweep.root.resolve()))}: {html.escape(sweep.run_type)}, "
+        f"{len(sweep.jobs)} job(s) with metrics. Metric <b>{html.escape(sweep.metric)}</b> "
+        f"({direction}); std and per-run values are over each job's learning runs.</p>"
+    )
+    parts.append("<h2>Best jobs</h2>" + _table(ranked_table(sweep, views)))
+
+    best = views[0]
+    parts.append(f"<h2>Rerun the best job (job {best.job_id})</h2>")
+    if command:
+        parts.append(f"<pre>{html.escape(command)}</pre>")
+    else:
+        parts.append("<p class=note>No settings.json left for the best job.</p>")
+    if best.job_dir is not None:
+        folder = configs_folder(best.job_dir)
+        parts.append(f"<p>Job folder: <code>{html.escape(str(best.job_dir.resolve()))}"
+                     "</code>; settings.json there holds the job's parameters.")
+        if folder is not None:
+            parts.append(f" Merged configs, command and model of its first run: "
+                         f"<code>{html.escape(str(folder.resolve()))}</code>")
+        parts.append("</p>")
+
+    if confirmed is not None:
+        parts.append("<h2>Confirmation with fresh seeds</h2>")
+        parts.append(_table(confirmation_table(sweep, confirmed)))
+        parts.append(_img(plots.confirmation(confirmed, sweep.metric), "confirmation"))
+
+    std = sweep.std_column
+    parts.append("<h2>The metric over the course of the optimization</h2>")
+    parts.append(_img(plots.metric_over_jobs(sweep.jobs, sweep.metric, std, sweep.minimize),
+                      "metric over jobs"))
+    if sweep.params:
+        names = short_names(sweep.params)
+        parts.append("<h2>The metric against each optimized parameter</h2>")
+        parts.append(_img(plots.metric_vs_params(sweep.jobs, sweep.params,
+                                                 [names[p] for p in sweep.params],
+                                                 sweep.metric, std), "metric vs parameters"))
+        importance = parameter_importance(sweep.jobs, sweep.params, sweep.metric)
+        parts.append("<h2>Parameter importance</h2>")
+        parts.append(
+            "<p>|Spearman rank correlation| between each numeric parameter and the metric "
+            "(categorical parameters: correlation ratio of the metric's ranks). It ignores "
+            "interactions and is noisy with few jobs.</p>"
+        )
+        if importance["importance"].notna().any():
+            scored = importance.dropna(subset=["importance"])
+            scored = scored.assign(label=[names[p] for p in scored["parameter"]])
+            parts.append(_img(plots.importance(scored), "parameter importance"))
+        shown = importance.assign(importance=importance["importance"].round(3))
+        parts.append(_table(shown))
+    curve_data, curve_notes = _curves(views, curves)
+    notes += curve_notes
+    parts.append("<h2>Learning curves of the best jobs</h2>")
+    if curve_data:
+        parts.append(_img(plots.learning_curves(curve_data), "learning curves"))
+    else:
+        parts.append("<p class=note>No progress logs found for the best jobs.</p>")
+    if notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(
+            f"<li class=note>{html.escape(n)}</li>" for n in notes) + "</ul>")
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(sweep.root.name)}: optimization report</title>"
+        f"<style>{STYLE}</style></head><body>" + "\n".join(parts) + "</body></html>"
+    )
+    _write_atomic(path, page)
+    return path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

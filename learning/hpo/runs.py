@@ -1,0 +1,136 @@
+"""Read one job's learning runs: run directories, per-run scores, learning curves.
+
+A job (one sample of the optimization) trains ``learning_runs_per_job`` agents. Each
+attempt of each chained chunk of run ``r`` gets a run directory
+``run_<r>.<iteration>-<attempt>/`` in the job's working dir, holding the merged configs,
+``logs/progress.csv`` (SB3's CSV logger), ``logs/evaluation.json``, the model and
+``command.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .state import STATE_FILE
+
+RUN_DIR = re.compile(r"^run_(\d+)\.(\d+)-(\d+)$")
+TIMESTEPS = "time/total_timesteps"
+REWARD = "rollout/ep_rew_mean"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    run: int
+    iteration: int
+    attempt: int
+    path: Path
+
+
+def run_dirs(job_dir: Path) -> dict[int, list[RunDir]]:
+    """Run directories of a job, per run, in (iteration, attempt) order."""
+    runs: dict[int, list[RunDir]] = {}
+    if not job_dir or not Path(job_dir).is_dir():
+        return runs
+    for path in Path(job_dir).iterdir():
+        match = RUN_DIR.match(path.name)
+        if match and path.is_dir():
+            run, iteration, attempt = (int(g) for g in match.groups())
+            runs.setdefault(run, []).append(RunDir(run, iteration, attempt, path))
+    return {r: sorted(v, key=lambda d: (d.iteration, d.attempt)) for r, v in sorted(runs.items())}
+
+
+def learning_curve(dirs: list[RunDir]) -> pd.DataFrame | None:
+    """Reward over timesteps of one run, stitched over its chained chunks and retries.
+
+    Where two attempts logged the same timestep (a retry continuing from a saved
+    model), the later attempt's row wins.
+    """
+    frames = []
+    for order, run_dir in enumerate(dirs):
+        progress = run_dir.path / "logs" / "progress.csv"
+        if not progress.is_file() or progress.stat().st_size == 0:
+            continue
+        try:
+            df = pd.read_csv(progress)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+            continue
+        if TIMESTEPS not in df or REWARD not in df:
+            continue
+        df = df[[TIMESTEPS, REWARD]].dropna()
+        df["order"] = order
+        frames.append(df)
+    if not frames:
+        return None
+    curve = pd.concat(frames, ignore_index=True).sort_values([TIMESTEPS, "order"])
+    curve = curve.drop_duplicates(TIMESTEPS, keep="last")
+    return curve.rename(columns={TIMESTEPS: "timesteps", REWARD: "reward"})[
+        ["timesteps", "reward"]
+    ].reset_index(drop=True)
+
+
+def evaluation(dirs: list[RunDir]) -> dict | None:
+    """evaluation.json of the run's last chunk that wrote one."""
+    for run_dir in reversed(dirs):
+        path = run_dir.path / "logs" / "evaluation.json"
+        if path.is_file():
+            try:
+                return json.loads(path.read_text())
+            except json.JSONDecodeError:
+                continue
+    return None
+
+
+@dataclass
+class RunScore:
+    """One learning run of a job, as its restart state recorded it."""
+
+    run: int
+    seed: int | None
+    status: str
+    failed_attempts: int
+    value: float | None  # the run's share of the optimized metric; None if not scored
+
+
+def read_job_state(job_dir: Path) -> tuple[dict | None, str | None]:
+    """The job's restart state (read only), or None and why it is unavailable."""
+    path = Path(job_dir) / STATE_FILE
+    if not path.is_file():
+        return None, f"no {STATE_FILE} (not a run_learning.py job, or it never started)"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        return None, f"{STATE_FILE} unreadable ({e})"
+    if not isinstance(state, dict) or not isinstance(state.get("runs"), list):
+        return None, f"{STATE_FILE} has no 'runs' list (not written by run_learning.py)"
+    return state, None
+
+
+def score_key(metric: str) -> str:
+    """Job metric -> key of a run's score: mean_eval_reward -> eval_reward."""
+    for prefix in ("mean_", "std_"):
+        if metric.startswith(prefix):
+            return metric[len(prefix) :]
+    return metric
+
+
+def run_scores(state: dict, metric: str) -> list[RunScore]:
+    key = score_key(metric)
+    out = []
+    for entry in state.get("runs", []):
+        score = entry.get("score") or {}
+        value = score.get(key) if isinstance(score, dict) else None
+        out.append(
+            RunScore(
+                run=int(entry.get("run", len(out))),
+                seed=entry.get("seed"),
+                status=str(entry.get("status", "?")),
+                failed_attempts=int(entry.get("failed_attempts") or 0),
+                value=float(value) if isinstance(value, (int, float)) else None,
+            )
+        )
+    return out
