@@ -124,7 +124,9 @@ SlurmUser=slurm
 AuthType=auth/munge
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+# bind each job to its CPUs (as real clusters do): a job with request_cpus 1 sees one CPU,
+# so its learner uses one torch thread instead of competing for all cores
+TaskPlugin=task/affinity
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 # start a submitted job at once (default: batch jobs wait for a scheduling pass, ~3 s)
