@@ -539,11 +539,18 @@ RL_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
 
 
 def _describe(kinds: set[str]) -> str:
-    order = ["integer", "number", "boolean", "string", "list", "null"]
-    names = [k for k in order if k in kinds]
+    articles = {
+        "integer": "an integer",
+        "number": "a number",
+        "boolean": "true or false",
+        "string": "a string",
+        "list": "a list",
+        "null": "null",
+    }
+    names = [k for k in articles if k in kinds]
     if "number" in names and "integer" in names:
         names.remove("integer")
-    return " or ".join("a " + n if n not in ("null",) else n for n in names)
+    return " or ".join(articles[n] for n in names)
 
 
 def validate_rl(

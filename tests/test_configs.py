@@ -1,0 +1,241 @@
+"""learning.configs: the shipped defaults load; every kind of bad config is a ConfigError
+naming the file and the dotted key; `python -m learning` prints it without a traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from learning.configs import ROLES, ConfigError, load_configs, rl_schema
+
+REPO = Path(__file__).resolve().parent.parent
+ROLE_FILES = {
+    "reward_config": "reward.json",
+    "hysr_config": "hysr.json",
+    "pam_config": "pam.json",
+    "rl_config": "ppo_default.json",
+    "rl_common_config": "rl_common.json",
+}
+
+
+@pytest.fixture
+def config_dir(tmp_path, monkeypatch):
+    """A copy of the shipped config/ folder; the current directory is tmp_path."""
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "config"
+
+
+def edit(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def config_error(config_dir: Path, main: str = "config.json") -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_configs(config_dir / main)
+    return info.value
+
+
+@pytest.mark.parametrize("main, algorithm", [("config.json", "ppo"), ("config_sac.json", "sac")])
+def test_shipped_defaults_load(config_dir, main, algorithm):
+    config = load_configs(config_dir / main)
+    assert config.algorithm == algorithm
+    assert set(config.roles) == set(ROLES)
+    assert config.policy_kwargs() == {
+        "net_arch": [config.rl["num_hidden"]] * config.rl["num_layers"]
+    }
+    assert "num_timesteps" not in config.sb3_kwargs()
+
+
+def test_missing_config_json(config_dir):
+    error = config_error(config_dir, "nope.json")
+    assert error.file.endswith("nope.json") and error.key == "(file)"
+    assert "not found" in str(error)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_missing_role_file(config_dir, role):
+    (config_dir / ROLE_FILES[role]).unlink()
+    error = config_error(config_dir)
+    assert error.file.endswith("config.json") and error.key == role
+    assert ROLE_FILES[role] in str(error) and "file not found" in str(error)
+
+
+def test_config_json_unknown_and_missing_role(config_dir):
+    edit(config_dir / "config.json", lambda d: d.update(rewards_config="reward.json"))
+    error = config_error(config_dir)
+    assert error.key == "rewards_config" and "did you mean 'reward_config'" in str(error)
+    assert all(role in error.valid for role in ROLES)
+    edit(config_dir / "config.json", lambda d: (d.pop("rewards_config"), d.pop("pam_config")))
+    error = config_error(config_dir)
+    assert (error.key, error.problem) == ("pam_config", "missing key")
+
+
+def test_invalid_json_and_nan(config_dir):
+    (config_dir / "reward.json").write_text('{"normalization_constant": 3.0,,}')
+    error = config_error(config_dir)
+    assert error.file.endswith("reward.json") and error.key == "(json)" and "line 1" in str(error)
+    (config_dir / "reward.json").write_text('{"normalization_constant": NaN}')
+    assert config_error(config_dir).key == "(json)"
+    (config_dir / "reward.json").write_text("[1, 2]")
+    assert config_error(config_dir).key == "(top level)"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_unknown_key(config_dir, role):
+    edit(config_dir / ROLE_FILES[role], lambda d: d.update(not_a_key=1))
+    error = config_error(config_dir)
+    assert error.file.endswith(ROLE_FILES[role]) and error.key == "not_a_key"
+    assert "unknown key" in error.problem
+    first_key = next(iter(json.loads((REPO / "config" / ROLE_FILES[role]).read_text())))
+    assert first_key in error.valid  # lists the valid keys
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_missing_key(config_dir, role):
+    key = "num_timesteps" if role == "rl_config" else None
+
+    def drop(data):
+        nonlocal key
+        key = key or next(iter(data))
+        data.pop(key)
+
+    edit(config_dir / ROLE_FILES[role], drop)
+    error = config_error(config_dir)
+    assert error.file.endswith(ROLE_FILES[role])
+    assert (error.key, error.problem) == (key, "missing key")
+
+
+def test_mistyped_rl_key_gets_a_suggestion(config_dir):
+    edit(config_dir / "ppo_default.json", lambda d: d.update(learning_rat=0.1))
+    error = config_error(config_dir)
+    assert error.key == "learning_rat" and "did you mean 'learning_rate'" in error.problem
+
+
+def test_rl_keys_follow_the_algorithm(config_dir):
+    # a SAC argument in a PPO run's rl_config
+    edit(config_dir / "ppo_default.json", lambda d: d.update(buffer_size=1000))
+    error = config_error(config_dir)
+    assert error.key == "buffer_size" and "'ppo'" in error.problem
+    assert "n_epochs" in error.valid and "num_hidden" in error.valid
+    assert "buffer_size" in rl_schema("sac") and "n_epochs" not in rl_schema("sac")
+    assert "policy" not in rl_schema("ppo") and "seed" not in rl_schema("ppo")
+
+
+def _first_number_key(data, prefix=""):
+    for key, value in data.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return prefix + key
+        if isinstance(value, list) and value and isinstance(value[0], (int, float)):
+            return f"{prefix}{key}:0"
+    return None
+
+
+def _set(data, dotted, value):
+    *parents, last = dotted.split(".")
+    for part in parents:
+        data = data[part]
+    if ":" in last:
+        name, index = last.split(":")
+        data[name][int(index)] = value
+    else:
+        data[last] = value
+
+
+@pytest.mark.parametrize(
+    "role, key, value, expected",
+    [
+        ("reward_config", "normalization_constant", "3", "a number"),
+        ("reward_config", "smash", 1, "true or false"),
+        ("hysr_config", "mujoco_time_step", "fast", "a number"),
+        ("hysr_config", "world_boundaries.min:2", "low", "a number"),
+        ("hysr_config", "trajectory", 1.5, "an integer"),
+        ("hysr_config", "robot_position", [0.0, 0.0], "a list of 3 items"),
+        ("hysr_config", "world_boundaries", [0, 1], "an object with keys"),
+        ("pam_config", None, "high", "a"),  # "a number" or "an integer"
+        ("rl_config", "n_steps", 64.5, "an integer"),
+        ("rl_config", "learning_rate", "0.1", "a number"),
+        ("rl_config", "log_path", 3, "a string"),
+        ("rl_common_config", "evaluation_episodes", "50", "an integer"),
+        ("rl_common_config", "log_episodes", "yes", "true or false"),
+        ("rl_common_config", "random_seed", 1.5, "null or an integer"),
+    ],
+)
+def test_wrong_type(config_dir, role, key, value, expected):
+    path = config_dir / ROLE_FILES[role]
+    key = key or _first_number_key(json.loads(path.read_text()))
+    edit(path, lambda d: _set(d, key, value))
+    error = config_error(config_dir)
+    assert error.file.endswith(ROLE_FILES[role]) and error.key == key
+    assert expected in error.valid
+
+
+@pytest.mark.parametrize(
+    "role, key, value, expected",
+    [
+        ("reward_config", "normalization_constant", 0.0, "(0, inf)"),
+        ("hysr_config", "mujoco_time_step", -0.001, "(0, inf)"),
+        ("hysr_config", "trajectory", -2, "[-1, inf)"),
+        ("rl_config", "gamma", 1.5, "[0, 1]"),
+        ("rl_config", "learning_rate", 0, "(0, inf)"),
+        ("rl_config", "num_timesteps", 0, "[1, inf)"),
+        ("rl_config", "num_layers", 0, "[1, inf)"),
+        ("rl_config", "save_path", "models/model", "ending in .zip"),
+        ("rl_config", "load_path", "missing.zip", "a saved model .zip"),
+        ("rl_common_config", "algorithm", "dqn", "ppo, sac"),
+        ("rl_common_config", "random_seed", -1, "[0, 4294967295]"),
+        ("rl_common_config", "evaluation_episodes", 0, "[1, inf)"),
+        ("rl_common_config", "evaluation_target_radius", 0, "(0, inf)"),
+    ],
+)
+def test_out_of_range(config_dir, role, key, value, expected):
+    edit(config_dir / ROLE_FILES[role], lambda d: _set(d, key, value))
+    error = config_error(config_dir)
+    assert error.file.endswith(ROLE_FILES[role]) and error.key == key
+    assert expected in error.valid
+
+
+def test_algo_time_step_multiple_of_mujoco_time_step(config_dir):
+    edit(config_dir / "hysr.json", lambda d: d.update(algo_time_step=d["mujoco_time_step"] * 2.5))
+    error = config_error(config_dir)
+    assert error.key == "algo_time_step" and "multiple of mujoco_time_step" in error.valid
+
+
+def test_world_boundaries_min_below_max(config_dir):
+    edit(config_dir / "hysr.json", lambda d: _set(d, "world_boundaries.min:1", 100.0))
+    error = config_error(config_dir)
+    assert error.key == "world_boundaries.min:1" and error.valid == "min < max"
+
+
+def test_sac_specific_values(config_dir):
+    edit(config_dir / "sac_default.json", lambda d: d.update(ent_coef="automatic"))
+    assert config_error(config_dir, "config_sac.json").key == "ent_coef"
+    edit(config_dir / "sac_default.json", lambda d: d.update(ent_coef="auto_0.1", train_freq=[4]))
+    error = config_error(config_dir, "config_sac.json")
+    assert error.key == "train_freq" and "episode" in error.valid
+    edit(config_dir / "sac_default.json", lambda d: d.update(train_freq=[4, "episode"]))
+    assert load_configs(config_dir / "config_sac.json").sb3_kwargs()["train_freq"] == (4, "episode")
+
+
+def test_cli_prints_config_error_without_traceback(config_dir):
+    edit(config_dir / "ppo_default.json", lambda d: d.update(gamma=2))
+    result = subprocess.run(
+        [sys.executable, "-m", "learning", str(config_dir / "config.json")],
+        capture_output=True,
+        text=True,
+        cwd=config_dir.parent,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("config error: ")
+    assert "ppo_default.json: gamma: 2 is out of range; valid: a value in [0, 1]" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (config_dir.parent / "logs").exists()  # nothing trained
