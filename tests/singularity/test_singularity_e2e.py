@@ -179,3 +179,72 @@ def test_sigint_is_left_to_the_terminal_and_the_wrapper_keeps_waiting(job):
         job, process, [(signal.SIGINT, still_waiting), (signal.SIGTERM, lambda: None)]
     )
     assert (rc, stdout) == (75, "ready\ngot TERM\n")
+
+
+# --- real cluster_utils (local mode) -> run_singularity.py -> stand-in runtime -> job ---
+
+RESUMING_JOB = """#!/usr/bin/env python3
+# first call: exit for resume (code 3); second call: report the result
+import pathlib
+from cluster_utils import exit_for_resume, finalize_job, initialize_job
+
+params = initialize_job()
+marker = pathlib.Path(params.working_dir) / "first_part_done"
+print("part", 2 if marker.exists() else 1, "x =", params.x)
+if not marker.exists():
+    marker.write_text("done")
+    exit_for_resume()
+finalize_job({"score": float(params.x) ** 2}, params)
+"""
+
+
+def hp_optimization(config: dict, tmp_path: pathlib.Path, timeout: float):
+    config_file = tmp_path / "hp_optim.json"
+    config_file.write_text(json.dumps(config, indent=2))
+    env = host_env(tmp_path)
+    env.pop("FAKE_SINGULARITY_LOG")
+    return subprocess.run(
+        [sys.executable, "-m", "cluster_utils.hp_optimization", str(config_file)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+@pytest.mark.slow
+def test_cluster_utils_jobs_register_and_resume_through_the_wrapper(tmp_path):
+    inner = make_executable(tmp_path / "resuming_job.py", RESUMING_JOB)
+    image = tmp_path / "lttfs.sif"
+    image.write_bytes(b"stand-in image file")
+    config = {
+        "optimization_procedure_name": "singularity_resume",
+        "results_dir": str(tmp_path / "results"),
+        "script_relative_path": "run_singularity.py",
+        "run_in_working_dir": True,
+        "generate_report": "never",
+        "no_user_interaction": True,
+        "environment_setup": {},
+        "cluster_requirements": {"request_cpus": 1},
+        "fixed_params": {
+            "singularity.image": str(image),
+            "singularity.script": str(inner),  # absolute: under /tmp, which is bound
+            "singularity.executable": str(FAKE),
+        },
+        "optimized_params": [
+            {"param": "x", "distribution": "TruncatedNormal", "bounds": [0, 1]}
+        ],
+        "optimizer_str": "cem_metaoptimizer",
+        "optimizer_settings": {"with_restarts": False, "num_jobs_in_elite": 2},
+        "num_best_jobs_whose_data_is_kept": 2,
+        "optimization_setting": {
+            "run_local": True, "n_jobs_per_iteration": 2, "number_of_samples": 2,
+            "metric_to_optimize": "score", "minimize": True,
+        },
+    }
+    result = hp_optimization(config, tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Procedure successfully finished" in result.stdout
+    best = sorted((tmp_path / "results" / "singularity_resume" / "best_jobs").iterdir())
+    assert len(best) == 2
+    for job_dir in best:
+        stdout = (job_dir / "stdout.txt").read_text()  # appended by both wrapper runs
+        assert "part 1" in stdout and "part 2" in stdout
+        assert (job_dir / "metrics.csv").exists()
