@@ -10,10 +10,13 @@ jobs run under slurmd.
 The tests are skipped, with the reason, where this machine cannot run the cluster:
 not root, no Debian package tools, or ``LTTFS_SKIP_SLURM=1`` in the environment.
 A machine that could run it but where the setup fails is a test error, not a skip.
+Two test sessions on one machine take turns (an flock on ``LOCK_FILE``): otherwise
+the first one to finish would tear the cluster down under the other.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -28,6 +31,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SETUP = REPO / "scripts" / "slurm_setup.sh"
 TEARDOWN = REPO / "scripts" / "slurm_teardown.sh"
+LOCK_FILE = Path("/tmp/lttfs-slurm-tests.lock")
+LOCK_WAIT_SECONDS = 900
 SLURM_PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge", "slurmdbd", "mariadb-server")
 
 
@@ -88,6 +93,33 @@ def _run_script(script: Path, state_dir: Path) -> subprocess.CompletedProcess[st
     )
 
 
+def _lock_cluster(config: pytest.Config) -> int:
+    """Take the machine-wide lock of the test cluster; return its file descriptor."""
+    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    waiting = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if not waiting:
+                holder = os.pread(fd, 100, 0).decode(errors="replace").strip()
+                _report(config, f"\nwaiting for the Slurm test cluster ({LOCK_FILE}: {holder})")
+                waiting = True
+            if time.monotonic() > deadline:
+                os.close(fd)
+                pytest.fail(
+                    f"another test session kept the Slurm test cluster ({LOCK_FILE}) for "
+                    f"more than {LOCK_WAIT_SECONDS} s",
+                    pytrace=False,
+                )
+            time.sleep(1)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+    return fd
+
+
 def _report(config: pytest.Config, line: str) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
@@ -102,6 +134,7 @@ def slurm_cluster(
     if reason is not None:
         pytest.skip(reason)
     state_dir = tmp_path_factory.mktemp("slurm_state")
+    lock_fd = _lock_cluster(request.config)
     start = time.monotonic()
     try:
         setup = _run_script(SETUP, state_dir)
@@ -133,3 +166,4 @@ def slurm_cluster(
         )
         if teardown.returncode != 0:
             print(teardown.stdout, teardown.stderr, file=sys.stderr)
+        os.close(lock_fd)  # releases the lock
