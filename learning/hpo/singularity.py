@@ -82,14 +82,19 @@ def bind_paths(
     project_dir: pathlib.Path,
     parameter_file: pathlib.Path | None,
 ) -> list[str]:
-    """/tmp, the working dir, the project dir (and the settings file's dir), then extras."""
+    """/tmp, the working dir, the project dir, then the directories of the settings file
+    and the script when they lie outside those (a contained container sees only bound
+    paths), then the extra binds."""
     automatic = {
         "/tmp": pathlib.Path("/tmp"),
         "working_dir": working_dir,
         "project directory": project_dir,
     }
-    if parameter_file is not None:
-        automatic["settings file directory"] = parameter_file.resolve().parent
+    for what, path in (("settings file", parameter_file), ("script", settings.script)):
+        if path is not None:
+            folder = path.resolve().parent
+            if not any(folder.is_relative_to(bound) for bound in automatic.values()):
+                automatic[f"{what} directory"] = folder
     binds: list[str] = []
     for what, path in automatic.items():
         text = os.fspath(path)

@@ -238,7 +238,8 @@ def test_standalone_settings_file_and_overwrites(project, tmp_path):
     assert job.parameter_file == settings
     cmd = prepare(job, project["dir"], {"PATH": str(project["bin"])})[0]
     assert "--nv" in cmd
-    assert cmd[cmd.index(str(settings_dir)) - 1] == "--bind"  # the file is visible inside
+    binds = [cmd[i + 1] for i, part in enumerate(cmd) if part == "--bind"]
+    assert any(settings.is_relative_to(b) for b in binds)  # the file is visible inside
     assert cmd[-2:] == [str(settings), "singularity.nv=True"]
 
 
@@ -293,3 +294,19 @@ def test_main_reports_a_settings_error_with_exit_code_1(project, capsys):
     assert main(cluster_argv(params)) == 1
     err = capsys.readouterr().err
     assert "run_singularity: settings error: singularity.image: missing" in err
+
+
+def test_script_and_settings_file_outside_the_bound_dirs_get_their_dir_bound(tmp_path):
+    from learning.hpo.singularity import bind_paths
+    from learning.hpo.singularity_settings import SingularitySettings
+
+    settings = SingularitySettings(image=tmp_path, script=pathlib.Path("/opt/jobs/job.sh"),
+                                   executable="singularity", binds=["/data:/data:ro"])
+    binds = bind_paths(settings, tmp_path / "wd", tmp_path,
+                       pathlib.Path("/srv/settings/s.json"))
+    assert binds == ["/tmp", str(tmp_path / "wd"), str(tmp_path), "/srv/settings",
+                     "/opt/jobs", "/data:/data:ro"]
+    inside = SingularitySettings(image=tmp_path, script=tmp_path / "sub" / "job.sh",
+                                 executable="singularity")
+    assert bind_paths(inside, tmp_path / "wd", tmp_path, None) == [
+        "/tmp", str(tmp_path / "wd"), str(tmp_path)]
