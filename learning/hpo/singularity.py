@@ -6,7 +6,7 @@ starts; it reads the ``singularity.*`` settings from the job's parameters (see
 
     <executable> exec [--nv] --bind /tmp --bind WORKING_DIR --bind PROJECT_DIR
         [--bind EXTRA ...] --cleanenv --containall --pwd PROJECT_DIR [ARGS ...]
-        IMAGE SCRIPT <the wrapper's own arguments, unchanged>
+        IMAGE [python3] SCRIPT <the wrapper's own arguments, unchanged>
 
 so the inner script registers at the cluster_utils server and reports its results as
 if cluster_utils had started it directly. The wrapper
@@ -123,7 +123,7 @@ def build_command(
     cmd += Client._generate_bind_list(binds)
     cmd += ["--cleanenv", "--containall", "--pwd", os.fspath(project_dir)]
     cmd += settings.args
-    cmd += [os.fspath(settings.image), os.fspath(settings.script), *passthrough]
+    cmd += [os.fspath(settings.image), *settings.script_command, *passthrough]
     return cmd
 
 

@@ -17,9 +17,12 @@ Settings (in ``fixed_params`` as dotted keys ``"singularity.image"`` or nested a
 key                 default   meaning
 ==================  ========  ==========================================================
 image               required  image file (or sandbox directory); ``~`` is expanded
-script              required  executable job script to run inside the image, relative to
-                              the project directory (the wrapper's working directory,
-                              where cluster_utils ``cd``'s before starting a job)
+script              required  the job script to run inside the image, relative to the
+                              project directory (the wrapper's working directory, where
+                              cluster_utils ``cd``'s before starting a job). An
+                              executable file runs as it is (its ``#!`` line); a
+                              ``.py`` file without the executable bit runs with the
+                              image's ``python3``, as cluster_utils runs job scripts
 executable          (PATH)    ``singularity`` or ``apptainer`` (a name on PATH or a path);
                               default: whichever of the two is on PATH
 binds               []        extra bind paths, ``SRC[:DEST[:OPTS]]``; SRC must exist
@@ -47,6 +50,7 @@ from cluster_utils.client import _init_job_script_argument_parser
 
 SECTION = "singularity"
 KNOWN_EXECUTABLES = ("singularity", "apptainer")
+PYTHON_IN_IMAGE = "python3"  # found on the image's PATH (the recipe's python:3.11 image)
 VALID_KEYS = ("image", "script", "executable", "binds", "nv", "args", "use_run")
 
 
@@ -69,6 +73,8 @@ class JobArguments:
 class SingularitySettings:
     image: pathlib.Path
     script: pathlib.Path
+    #: how the script is started in the image: [script] or [python3, script]
+    script_command: list[str]
     executable: str
     binds: list[str] = field(default_factory=list)
     nv: bool = False
@@ -184,14 +190,21 @@ def validate_settings(
             f"{SECTION}.script: {script} is not a file (relative paths are relative to the"
             f" project directory {project_dir})"
         )
-    if not os.access(script, os.X_OK):
+    script = script.resolve()
+    if os.access(script, os.X_OK):
+        script_command = [os.fspath(script)]
+    elif script.suffix == ".py":
+        script_command = [PYTHON_IN_IMAGE, os.fspath(script)]
+    else:
         raise SingularitySettingsError(
-            f"{SECTION}.script: {script} is not executable (chmod +x, with a #! line)"
+            f"{SECTION}.script: {script} is not executable (chmod +x, with a #! line;"
+            " or a .py file, which runs with the image's python3)"
         )
 
     return SingularitySettings(
         image=image,
-        script=script.resolve(),
+        script=script,
+        script_command=script_command,
         executable=_executable(raw.get("executable"), path_env),
         binds=_binds(raw.get("binds", [])),
         nv=_bool(raw, "nv"),

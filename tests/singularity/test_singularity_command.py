@@ -163,9 +163,18 @@ def test_missing_image_file(project):
 def test_script_must_exist_and_be_executable(project):
     message = error_of(project, base_params(project, script="missing.py"))
     assert message.startswith("singularity.script:") and "not a file" in message
-    (project["dir"] / "plain.py").write_text("print('hi')\n")
-    message = error_of(project, base_params(project, script="plain.py"))
+    (project["dir"] / "plain.sh").write_text("echo hi\n")
+    message = error_of(project, base_params(project, script="plain.sh"))
     assert message.startswith("singularity.script:") and "not executable" in message
+
+
+def test_python_script_without_executable_bit_runs_with_the_images_python(project):
+    (project["dir"] / "plain.py").write_text("print('hi')\n")
+    params = base_params(project, script="plain.py")
+    cmd = build(project, params)[0]
+    image_at = cmd.index(str(project["image"]))
+    assert cmd[image_at + 1:image_at + 3] == ["python3", str(project["dir"] / "plain.py")]
+    assert cmd[image_at + 3:] == cluster_argv(params)[1:]
 
 
 def test_executable_defaults_to_whichever_is_on_path(project):
@@ -265,7 +274,7 @@ def test_environment_prefix_follows_the_executable_name(project):
     from learning.hpo.singularity_settings import SingularitySettings
 
     settings = SingularitySettings(image=project["image"], script=project["dir"],
-                                   executable="/opt/apptainer/bin/apptainer")
+                                   script_command=[], executable="/opt/apptainer/bin/apptainer")
     env = container_environment(settings, project["dir"], {"OMP_NUM_THREADS": "1"})
     assert env["APPTAINERENV_OMP_NUM_THREADS"] == "1"
     assert os.environ.get("APPTAINERENV_OMP_NUM_THREADS") is None  # host env untouched
@@ -301,12 +310,13 @@ def test_script_and_settings_file_outside_the_bound_dirs_get_their_dir_bound(tmp
     from learning.hpo.singularity_settings import SingularitySettings
 
     settings = SingularitySettings(image=tmp_path, script=pathlib.Path("/opt/jobs/job.sh"),
-                                   executable="singularity", binds=["/data:/data:ro"])
+                                   script_command=[], executable="singularity",
+                                   binds=["/data:/data:ro"])
     binds = bind_paths(settings, tmp_path / "wd", tmp_path,
                        pathlib.Path("/srv/settings/s.json"))
     assert binds == ["/tmp", str(tmp_path / "wd"), str(tmp_path), "/srv/settings",
                      "/opt/jobs", "/data:/data:ro"]
     inside = SingularitySettings(image=tmp_path, script=tmp_path / "sub" / "job.sh",
-                                 executable="singularity")
+                                 script_command=[], executable="singularity")
     assert bind_paths(inside, tmp_path / "wd", tmp_path, None) == [
         "/tmp", str(tmp_path / "wd"), str(tmp_path)]

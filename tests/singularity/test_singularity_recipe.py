@@ -2,7 +2,7 @@
 
 No image can be built here (no Singularity/Apptainer runtime); instead the %runscript and
 %test bodies are run with bash on the host, where the project's Python environment plays
-the image's.
+the image's and the repository plays the image's /opt/lttfs.
 """
 
 import os
@@ -54,7 +54,7 @@ def test_post_installs_cpu_torch_then_the_project(recipe):
     install = [line for line in recipe.install if not line.startswith(("#", "echo"))]
     torch_at = next(i for i, line in enumerate(install) if "torch==" in line)
     project_at = next(i for i, line in enumerate(install)
-                      if re.search(r"pip install .*/opt/lttfs$", line))
+                      if re.search(r"pip install .*(-e )?/opt/lttfs$", line))
     assert torch_at < project_at
     makefile_torch = re.search(r"torch==[\d.]+", (REPO / "Makefile").read_text()).group()
     assert makefile_torch in install[torch_at]  # same torch as `make setup`
@@ -75,7 +75,8 @@ def test_test_section_imports_the_package_and_steps_the_env(recipe):
     assert recipe.test == "/bin/bash /tests.sh"
     body = section_body("test")
     assert "import gymnasium, learning.envs" in body
-    assert "gymnasium.make('learning/TableTennis-v0')" in body
+    assert "gymnasium.make('learning/TableTennis-v0'," in body
+    assert body.startswith("cd /opt/lttfs\n")  # the project copy made by %files
     assert "env.step(" in body
 
 
@@ -86,7 +87,8 @@ def test_test_section_runs_on_the_host_environment():
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = str(REPO)
     env.setdefault("MUJOCO_GL", "osmesa")
-    result = subprocess.run(["bash", "-euc", section_body("test")], env=env,
+    body = section_body("test").replace("/opt/lttfs", str(REPO))  # the image's copy
+    result = subprocess.run(["bash", "-euc", body], env=env,
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert "learning/TableTennis-v0 steps" in result.stdout
