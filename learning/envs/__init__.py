@@ -1,0 +1,11 @@
+"""Gymnasium environments; importing this package registers them once.
+
+- ``learning/TableTennis-v0``: :class:`learning.envs.table_tennis_v0.TableTennisEnv`.
+"""
+
+from gymnasium.envs.registration import register, registry
+
+TABLE_TENNIS_ID = "learning/TableTennis-v0"
+
+if TABLE_TENNIS_ID not in registry:
+    register(id=TABLE_TENNIS_ID, entry_point="learning.envs.table_tennis_v0:TableTennisEnv")
