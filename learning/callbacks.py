@@ -13,9 +13,6 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
-# Parameters are checked for NaN at the end of a rollout at most this often (env steps):
-# SAC's rollouts are single steps, and checking every network every step costs time.
-PARAMETER_CHECK_INTERVAL = 1000
 
 
 class StopRequest:
@@ -63,12 +60,17 @@ class DivergedError(RuntimeError):
 
 
 class NaNGuard(BaseCallback):
-    """Raises DivergedError on a non-finite observation, reward or parameter (losses
-    that turn NaN make the parameters NaN at the next optimizer step)."""
+    """Raises DivergedError on a non-finite observation or reward (checked every step) or
+    a non-finite network parameter (checked after every optimizer step, so a NaN loss is
+    caught at the update it spoils, before it reaches an action)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._last_check = 0
+        self._hooks: list[Any] = []
+
+    def _on_training_start(self) -> None:
+        for optimizer in _optimizers(self.model):
+            self._hooks.append(optimizer.register_step_post_hook(self._check_optimizer))
 
     def _on_step(self) -> bool:
         for name, label in (("rewards", "reward"), ("new_obs", "observation")):
@@ -79,22 +81,31 @@ class NaNGuard(BaseCallback):
                 )
         return True
 
-    def _on_rollout_end(self) -> None:
-        if self.num_timesteps - self._last_check >= PARAMETER_CHECK_INTERVAL:
-            self.check_parameters()
+    def _check_optimizer(self, optimizer: torch.optim.Optimizer, *args: Any) -> None:
+        with torch.no_grad():
+            for group in optimizer.param_groups:
+                for parameter in group["params"]:
+                    if not torch.isfinite(parameter).all():
+                        raise DivergedError(
+                            f"non-finite network parameter after an update at timestep"
+                            f" {self.num_timesteps} (a loss or gradient became NaN or infinite)"
+                        )
 
     def _on_training_end(self) -> None:
-        self.check_parameters()
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks.clear()
 
-    def check_parameters(self) -> None:
-        self._last_check = self.num_timesteps
-        with torch.no_grad():
-            for name, parameter in self.model.policy.named_parameters():
-                if not torch.isfinite(parameter).all():
-                    raise DivergedError(
-                        f"non-finite network parameter {name} at timestep {self.num_timesteps} "
-                        "(a loss became NaN or infinite)"
-                    )
+
+def _optimizers(model: Any) -> list[torch.optim.Optimizer]:
+    """Every torch optimizer of an SB3 model (PPO: the policy's; SAC: actor, critic and
+    entropy coefficient)."""
+    found: list[torch.optim.Optimizer] = []
+    for owner in (model, *model.policy.modules()):
+        for value in vars(owner).values():
+            if isinstance(value, torch.optim.Optimizer) and all(value is not f for f in found):
+                found.append(value)
+    return found
 
 
 def _flat_info(info: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,13 @@ def make_env(config: RunConfig) -> Any:
     from learning.envs.table_tennis_v0 import TableTennisEnv
 
     return TableTennisEnv(config.reward, config.hysr, config.pam)
+
+
+def is_invalid_distribution(error: ValueError) -> bool:
+    """Whether torch.distributions rejected the policy's output (NaN or infinite mean or
+    standard deviation): how stable-baselines3 training fails when it diverges."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and "torch/distributions" in frames[-1].filename.replace("\\", "/")
 
 
 def save_model(model: BaseAlgorithm, save_path: Path, with_replay_buffer: bool) -> None:
@@ -153,8 +161,13 @@ def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest,
             log_interval=1,
             reset_num_timesteps=not rl["load_path"],
         )
-    except DivergedError as e:
-        message = f"training diverged: {e}"
+    except (DivergedError, ValueError) as e:
+        if isinstance(e, ValueError) and not is_invalid_distribution(e):
+            raise
+        detail = str(e).splitlines()[0]
+        if isinstance(e, ValueError):
+            detail = f"non-finite policy output at timestep {model.num_timesteps} ({detail})"
+        message = f"training diverged: {detail}"
         print(message, file=sys.stderr)
         record.finish("diverged", model.num_timesteps, message)
         return EXIT_DIVERGED
