@@ -95,13 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     notes = list(sweep.notes) + job_notes(views[: args.top])
     best = views[0]
     print()
-    rerun_dir = sweep.root / "reruns" / f"job_{best.job_id}"
-    command = rerun_command(best.job_dir, rerun_dir) if best.job_dir else None
+    command = rerun_command(best.job_dir) if best.job_dir else None
     if command:
-        print(f"rerun the best job (job {best.job_id}):\n  {command}")
+        print(f"rerun the best job (job {best.job_id}) from scratch, into a new folder:"
+              f"\n  {command}")
         folder = configs_folder(best.job_dir)
         if folder:
-            print(f"its merged configs, command and model: {display_path(folder)}")
+            print(f"its merged configs: {display_path(folder)}")
     else:
         notes.append(f"best job {best.job_id}: no settings.json left, cannot print a rerun "
                      "command")
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
         gif = args.render_output or sweep.root / "best_policy.gif"
         try:
-            render_best(best.job_dir, gif)
+            render_best(best.job_dir, gif, sweep.metric)
             print(f"\nrendered the best job's final policy: {display_path(gif)}")
         except RenderError as e:
             print(f"error: --render: {e}", file=sys.stderr)

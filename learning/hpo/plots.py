@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 COLORS = plt.get_cmap("tab10").colors
 
@@ -23,9 +24,9 @@ def to_png(fig) -> bytes:
 
 
 def _log_scale(values: pd.Series) -> bool:
-    """Log axis for positive values spanning more than a factor of 20."""
+    """Log axis for positive values spanning more than a factor of 3 (learning rates)."""
     values = pd.to_numeric(values, errors="coerce").dropna()
-    return len(values) > 1 and values.min() > 0 and values.max() / values.min() > 20
+    return len(values) > 1 and values.min() > 0 and values.max() / values.min() > 3
 
 
 def metric_over_jobs(jobs: pd.DataFrame, metric: str, std: str | None, minimize: bool) -> bytes:
@@ -42,6 +43,7 @@ def metric_over_jobs(jobs: pd.DataFrame, metric: str, std: str | None, minimize:
     values = df[metric]
     best = values.cummin() if minimize else values.cummax()
     ax.step(df["job_id"], best, where="post", color="black", lw=1, label="best so far")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("job id (submission order)")
     ax.set_ylabel(metric + (" (error bar: std over runs)" if std else ""))
     ax.legend(fontsize=7, loc="best")
@@ -75,6 +77,8 @@ def metric_vs_params(jobs: pd.DataFrame, params: list[str], labels: list[str],
                 markersize=14, label="best job")
         if numeric and _log_scale(x):
             ax.set_xscale("log")
+        elif numeric:
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
         ax.set_xlabel(label)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)

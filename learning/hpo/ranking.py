@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -112,27 +111,28 @@ def python_command() -> str:
     return sys.executable
 
 
-def rerun_command(job_dir: Path, rerun_dir: Path) -> str | None:
-    """The exact command that reruns a job from its settings.json into a fresh folder.
+def rerun_command(job_dir: Path) -> str | None:
+    """The exact command that reruns a job from the settings.json cluster_utils wrote.
 
     cluster_utils' initialize_job reads a settings file as well as the parameter dict
-    it normally passes; ``working_dir=...`` overrides where the job writes, so the
-    rerun neither reuses the original restart state nor overwrites the original runs.
+    it passes on a cluster. run_learning.py, given the settings.json of a finished job,
+    reruns all its learning runs from scratch in a new folder
+    (``<procedure>/reruns/directories_<id>-<time>/`` for a best_jobs entry,
+    ``<job dir>-rerun-<time>/`` otherwise) and leaves the original untouched.
     """
     settings = job_dir / "settings.json"
     if not settings.is_file():
         return None
-    override = f"working_dir={json.dumps(str(rerun_dir.resolve()))}"
     return (
         f"cd {shlex.quote(str(PROJECT_DIR))} && {python_command()} {SCRIPT} "
-        f"{shlex.quote(str(settings.resolve()))} {shlex.quote(override)}"
+        f"{shlex.quote(str(settings.resolve()))}"
     )
 
 
 def configs_folder(job_dir: Path) -> Path | None:
-    """Run directory (merged configs, command, model) of the job's first run's last chunk."""
+    """Merged configs (config/ of the run directory) of the job's first run's last chunk."""
     runs = run_dirs(job_dir)
     if not runs:
         return None
-    first = runs[min(runs)]
-    return first[-1].path
+    last = runs[min(runs)][-1].path
+    return last / "config" if (last / "config").is_dir() else last

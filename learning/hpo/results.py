@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,8 @@ import pandas as pd
 DEFAULT_METRICS = ("mean_eval_reward", "mean_eprewmean")
 #: Columns of all_data.csv / param_choice.csv that are bookkeeping, not parameters.
 BOOKKEEPING = ("working_dir", "id", "_id", "_iteration")
+JOB_DIR = re.compile(r"^\d+$")
+BEST_JOB_DIR = re.compile(r"^directories_\d+$")
 MARKERS = (
     "metadata.json",
     "all_data.csv",
@@ -117,10 +120,12 @@ def _scan_job_dirs(root: Path, notes: list[str]) -> tuple[list[dict], list[tuple
     """Rows (params + metrics) of job dirs that hold metrics.csv; dirs that do not."""
     rows, pending, metric_names = [], [], set()
     candidates = []
-    for sub in ("working_directories", "best_jobs"):
+    for sub, pattern in (("working_directories", JOB_DIR), ("best_jobs", BEST_JOB_DIR)):
         folder = root / sub
-        if folder.is_dir():
-            candidates += sorted(p for p in folder.iterdir() if p.is_dir())
+        if folder.is_dir():  # not e.g. reruns written beside them (<id>-rerun-<time>)
+            candidates += sorted(
+                p for p in folder.iterdir() if p.is_dir() and pattern.match(p.name)
+            )
     for job_dir in candidates:
         params_file, metrics_file = job_dir / "param_choice.csv", job_dir / "metrics.csv"
         settings_file = job_dir / "settings.json"
