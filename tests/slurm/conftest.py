@@ -17,12 +17,14 @@ the first one to finish would tear the cluster down under the other.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +86,16 @@ class SlurmCluster:
         )
         lines = result.stdout.splitlines()
         return [dict(zip(fields, line.split("|"), strict=True)) for line in lines]
+
+
+    def cancel_jobs(self, prefix: str) -> None:
+        """Cancel the queued and running jobs whose name starts with prefix."""
+        queue = subprocess.run(["squeue", "-h", "-o", "%i %j"], capture_output=True,
+                               text=True, env=self.env)
+        ids = [line.split()[0] for line in queue.stdout.splitlines()
+               if len(line.split()) == 2 and line.split()[1].startswith(prefix)]
+        if ids:
+            subprocess.run(["scancel", *ids], capture_output=True, env=self.env)
 
 
 def _run_script(script: Path, state_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -167,3 +179,98 @@ def slurm_cluster(
         if teardown.returncode != 0:
             print(teardown.stdout, teardown.stderr, file=sys.stderr)
         os.close(lock_fd)  # releases the lock
+
+
+# ------------------------------------------------------------------ cluster_utils runs
+
+
+@dataclass
+class OptimizationRun:
+    """One finished ``python -m cluster_utils.hp_optimization`` on the test cluster."""
+
+    returncode: int
+    output: str  # stdout + stderr of the cluster_utils main process
+    results: Path  # results_dir/<optimization_procedure_name>
+    jobs_dir: Path | None  # cluster_utils' job scripts and their .out/.err (copied)
+    since: str  # sacct --starttime covering this run's Slurm jobs
+    seconds: float
+
+    def slurm_job_ids(self) -> dict[int, list[str]]:
+        """cluster_utils job id -> the Slurm job ids that executed it, in order.
+
+        Read from the job scripts' output files, where cluster_utils' Slurm run script
+        prints "Job id: <id>, cluster id: <SLURM_JOB_ID>" at every start.
+        """
+        found: dict[int, list[str]] = {}
+        for out in sorted(self.jobs_dir.glob("*.out")) if self.jobs_dir else []:
+            for job_id, slurm_id in re.findall(r"Job id: (\d+), cluster id: (\d+)",
+                                                out.read_text(errors="replace")):
+                found.setdefault(int(job_id), []).append(slurm_id)
+        return found
+
+    def explain(self) -> str:
+        """What to look at when the run did not do what was expected."""
+        parts = [f"cluster_utils exit code {self.returncode} after {self.seconds:.0f} s",
+                 "--- cluster_utils output (end):", self.output[-3000:]]
+        for err in sorted(self.jobs_dir.glob("*.err")) if self.jobs_dir else []:
+            text = err.read_text(errors="replace").strip()
+            if text:
+                parts += [f"--- {err.name} (end):", text[-1500:]]
+        for log in sorted(self.results.glob("working_directories/*/job.log")):
+            parts += [f"--- {log} (end):", log.read_text(errors="replace")[-1500:]]
+        return "\n".join(parts)
+
+
+RunOptimization = Callable[..., OptimizationRun]
+
+
+@pytest.fixture
+def run_optimization(slurm_cluster: SlurmCluster, tmp_path: Path) -> RunOptimization:
+    """Run ``python -m cluster_utils.hp_optimization`` on the cluster, from the project dir.
+
+    ``run(settings, timeout)``: settings is the content of an hp_optim/ settings file
+    (the tests load hp_optim/ppo_slurm.json and shrink its budget); it is written to
+    tmp_path.  On the command line go what differs per machine and per run, as a user
+    would pass them: a fresh results_dir under tmp_path (cluster_utils asks "Delete
+    everything?" for a used one) and environment_setup.virtual_env_path = this
+    interpreter's virtual environment (the shipped file has the relative ".venv").
+    The job scripts' outputs are kept (copied to tmp_path/jobs; the originals under
+    ~/.cache are removed).
+    """
+
+    def run(settings: dict, timeout: float) -> OptimizationRun:
+        name = settings["optimization_procedure_name"]
+        settings_file = tmp_path / f"{name}.json"
+        settings_file.write_text(json.dumps({**settings, "remove_jobs_dir": False}, indent=2))
+        results_dir = tmp_path / "results"
+        overrides: dict[str, object] = {"results_dir": str(results_dir)}
+        if sys.prefix != sys.base_prefix:  # running in a virtual environment
+            overrides["environment_setup.virtual_env_path"] = sys.prefix
+        command = [sys.executable, "-m", "cluster_utils.hp_optimization", str(settings_file)]
+        command += [f"{key}={value!r}" for key, value in overrides.items()]
+        os.makedirs(Path.home() / ".cache", exist_ok=True)  # cluster_utils 3.0 needs it
+        since = time.strftime("%Y-%m-%dT%H:%M:%S")
+        start = time.monotonic()
+        process = subprocess.Popen(
+            command, cwd=REPO, env=slurm_cluster.env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )
+        try:
+            output, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            output, _ = process.communicate()
+            output += f"\n[test] cluster_utils killed after the test's timeout of {timeout} s"
+            slurm_cluster.cancel_jobs(prefix=f"{name}_")
+        seconds = time.monotonic() - start
+        jobs_dir = None
+        found = re.search(r"Logs of individual jobs stored at (\S+)", output)
+        if found and Path(found.group(1)).is_dir():
+            jobs_dir = tmp_path / "jobs"
+            shutil.copytree(found.group(1), jobs_dir)
+            shutil.rmtree(found.group(1))
+        return OptimizationRun(process.returncode, output, results_dir / name, jobs_dir,
+                               since, seconds)
+
+    return run
