@@ -448,6 +448,7 @@ class Job:
             model = f"{name}/{MODEL_FILE}"
             if run["iteration"] + 1 < self.options["training_iterations"]:
                 run["iteration"] += 1
+                run["next_attempt"] = 0
                 run["iteration_target_timesteps"] = None
                 run["resume_model"], run["resume_timesteps"] = model, timesteps
                 run["status"] = "pending"
@@ -532,7 +533,8 @@ def classify_files(run_dir: Path) -> tuple[str, str, int | None]:
         return "interrupted", info.get("message", ""), info.get("num_timesteps")
     if status == "diverged":
         return "diverged", info.get("message", ""), None
-    return "failed", f"run_info status {status!r}: {_stderr_tail(run_dir)}", None
+    tail = _stderr_tail(run_dir)
+    return "failed", f"run_info status {status!r}" + (f": {tail}" if tail else ""), None
 
 
 def classify(run_dir: Path, result: LearnerExit, stop_requested: bool) -> tuple:
@@ -551,7 +553,8 @@ def classify(run_dir: Path, result: LearnerExit, stop_requested: bool) -> tuple:
         return "interrupted", f"{result.describe()} after the job forwarded a stop signal", None
     if code == EXIT_DIVERGED:
         return "diverged", _stderr_tail(run_dir), None
-    return "failed", f"{result.describe()}: {_stderr_tail(run_dir)}", None
+    tail = _stderr_tail(run_dir)
+    return "failed", result.describe() + (f": {tail}" if tail else ""), None
 
 
 def run_score(working_dir: Path, run: dict[str, Any]) -> dict[str, Any]:

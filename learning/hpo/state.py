@@ -14,7 +14,7 @@ new state, never a mix.  Its layout (``format`` ``lttfs-job-state/1``)::
         {"run": 0, "seed": 1234, "status": "pending" | "running" | "finished" | "failed",
          "iteration": 0,              # current chained training iteration
          "failed_attempts": 0,        # failed attempts of this run (all iterations)
-         "next_attempt": 0,           # attempt number of the next learner start
+         "next_attempt": 0,           # attempt number of the next learner start (per iteration)
          "resume_model": null,        # model to continue from (working-dir relative)
          "resume_timesteps": 0,       # model timesteps at that point
          "iteration_start_timesteps": 0, "iteration_target_timesteps": null,

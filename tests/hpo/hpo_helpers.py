@@ -1,0 +1,102 @@
+"""Helpers for the job tests: tiny settings, reading the restart state, signalling learners."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Tiny budgets on the shipped templates: one PPO update of 32 steps per 32 timesteps.
+TINY = {
+    "config.config_templates": "hp_optim/config_templates_ppo.json",
+    "config.rl_config.n_steps": 32,
+    "config.rl_config.batch_size": 32,
+    "config.rl_config.n_epochs": 1,
+    "config.rl_config.num_timesteps": 64,
+    "config.rl_common_config.evaluation_episodes": 2,
+}
+
+
+def nested(flat: dict) -> dict:
+    """Split dotted names into nested dicts, as cluster_utils does for parameters."""
+    out: dict = {}
+    for name, value in flat.items():
+        node = out
+        *parents, last = name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return out
+
+
+def job_settings(working_dir: Path, extra: dict | None = None, **params) -> dict:
+    """TINY plus ``extra`` ({"config.x.y:0": v}) plus params (``config__x__y=v``)."""
+    flat = dict(TINY)
+    flat.update(extra or {})
+    flat.update({name.replace("__", "."): value for name, value in params.items()})
+    settings = nested(flat)
+    settings["working_dir"] = str(working_dir)
+    return settings
+
+
+def write_settings(path: Path, settings: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, indent=2))
+    return path
+
+
+def read_state(working_dir: Path) -> dict:
+    return json.loads((Path(working_dir) / "job_state.json").read_text())
+
+
+class LearnerSignaller(threading.Thread):
+    """Sends a real signal to learner processes the job under test starts.
+
+    Watches the job's restart state for the in-flight learner's pid.  ``dirs``: the
+    attempt directories to hit (None: every attempt).  ``when``: a file (relative to the
+    attempt directory) whose existence shows the learner is far enough; None: at once.
+    ``to_job``: signal the job (this process) instead, which forwards it.
+    """
+
+    def __init__(self, working_dir, signum=signal.SIGKILL, dirs=None, when=None, to_job=False):
+        super().__init__(daemon=True)
+        self.working_dir = Path(working_dir)
+        self.signum, self.dirs, self.when, self.to_job = signum, dirs, when, to_job
+        self.hit: list[str] = []
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            try:
+                in_flight = read_state(self.working_dir).get("in_flight")
+            except (OSError, ValueError):
+                in_flight = None
+            if (
+                in_flight
+                and in_flight.get("pid")
+                and in_flight["dir"] not in self.hit
+                and (self.dirs is None or in_flight["dir"] in self.dirs)
+                and self._ready(in_flight["dir"])
+            ):
+                self.hit.append(in_flight["dir"])
+                try:
+                    os.kill(os.getpid() if self.to_job else in_flight["pid"], self.signum)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.02)
+
+    def _ready(self, attempt_dir: str) -> bool:
+        return self.when is None or (self.working_dir / attempt_dir / self.when).exists()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self.join()

@@ -1,0 +1,162 @@
+"""The job (learning.hpo.job.main) in-process, on tiny budgets with the real learner child.
+
+Faults are real: learner processes get SIGKILL, the job gets SIGTERM (the signals are
+sent by a watcher thread that reads the job's restart state for the learner's pid).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+
+import pytest
+from hpo_helpers import LearnerSignaller, job_settings, read_state, write_settings
+
+from learning.hpo.job import EXIT_RESUME, JobFailed, main
+from learning.hpo.metrics import METRIC_NAMES
+
+
+def run_job(tmp_path, extra=None, **params):
+    working_dir = tmp_path / "job"
+    settings = job_settings(working_dir, extra, **params)
+    settings = write_settings(tmp_path / "settings.json", settings)
+    return main(["run_learning.py", str(settings)]), working_dir
+
+
+def read_metrics(working_dir):
+    with open(working_dir / "metrics.csv", newline="") as f:
+        return {key: float(value) for key, value in next(csv.DictReader(f)).items()}
+
+
+def run_info(working_dir, attempt_dir):
+    return json.loads((working_dir / attempt_dir / "logs" / "run_info.json").read_text())
+
+
+def test_runs_have_distinct_seeds_and_self_explaining_dirs(tmp_path):
+    working_dir = tmp_path / "job"
+    settings = job_settings(working_dir, {"config.hysr_config.robot_position:0": 0.2},
+                            learning_runs_per_job=2)
+    # the form cluster_utils uses: a dict literal on the command line
+    code = main(["run_learning.py", "--parameter-dict", repr(settings)])
+    assert code == 0
+    state = read_state(working_dir)
+    assert state["status"] == "finished"
+    seeds = [run["seed"] for run in state["runs"]]
+    assert len(set(seeds)) == 2
+    for run, seed in zip(state["runs"], seeds, strict=True):
+        name = f"run_{run['run']}.0-0"
+        assert [a["dir"] for a in run["attempts"]] == [name]
+        folder = working_dir / name
+        for item in ("command.txt", "stdout.log", "stderr.log", "model.zip",
+                     "config/config.json", "logs/progress.csv", "logs/evaluation.json"):
+            assert (folder / item).exists(), item
+        assert run_info(working_dir, name)["seed"] == seed
+        hysr = json.loads((folder / "config" / "hysr_config.json").read_text())
+        assert hysr["robot_position"][0] == 0.2
+        assert "robot_position:0" not in hysr
+        assert "-m learning config/config.json" in (folder / "command.txt").read_text()
+    metrics = read_metrics(working_dir)
+    assert set(METRIC_NAMES) <= set(metrics)
+    assert metrics["finished_runs"] == 2 and metrics["failed_attempts"] == 0
+    evals = [run["score"]["eval_reward"] for run in state["runs"]]
+    assert metrics["mean_eval_reward"] == pytest.approx(sum(evals) / 2)
+
+
+def test_chained_iterations_continue_the_model(tmp_path):
+    code, working_dir = run_job(tmp_path, learning_runs_per_job=1, training_iterations=2)
+    assert code == 0
+    run = read_state(working_dir)["runs"][0]
+    assert [a["dir"] for a in run["attempts"]] == ["run_0.0-0", "run_0.1-0"]
+    rl = json.loads((working_dir / "run_0.1-0/config/rl_config.json").read_text())
+    assert rl["load_path"] == "../run_0.0-0/model.zip"
+    second = run_info(working_dir, "run_0.1-0")
+    assert second["num_timesteps_start"] == 64 and second["num_timesteps"] == 128
+    assert run["score"]["timesteps"] == 128
+
+
+def test_killed_learner_is_retried_from_the_last_model(tmp_path):
+    working_dir = tmp_path / "job"
+    with LearnerSignaller(working_dir, signal.SIGKILL, dirs={"run_0.1-0"},
+                          when="logs/run_info.json") as killer:
+        code, _ = run_job(tmp_path, learning_runs_per_job=1, training_iterations=2)
+    assert killer.hit == ["run_0.1-0"]
+    assert code == 0
+    run = read_state(working_dir)["runs"][0]
+    outcomes = [(a["dir"], a["outcome"]) for a in run["attempts"]]
+    assert outcomes == [("run_0.0-0", "ok"), ("run_0.1-0", "failed"), ("run_0.1-1", "ok")]
+    assert "killed by SIGKILL" in run["attempts"][1]["message"]
+    rl = json.loads((working_dir / "run_0.1-1/config/rl_config.json").read_text())
+    assert rl["load_path"] == "../run_0.0-0/model.zip" and rl["num_timesteps"] == 64
+    assert run_info(working_dir, "run_0.1-1")["num_timesteps"] == 128
+    assert read_metrics(working_dir)["failed_attempts"] == 1
+
+
+def test_run_failing_max_attempts_fails_the_job(tmp_path):
+    working_dir = tmp_path / "job"
+    with LearnerSignaller(working_dir, signal.SIGKILL):  # every attempt is killed
+        with pytest.raises(JobFailed, match=r"run 0 failed 2 attempts \(max_attempts 2\).*"
+                           r"run_0.0-0: failed: killed by SIGKILL.*run_0.0-1: failed"):
+            run_job(tmp_path, learning_runs_per_job=2, max_attempts=2)
+    state = read_state(working_dir)
+    assert state["status"] == "failed" and "max_attempts 2" in state["message"]
+    assert state["runs"][1]["attempts"] == []  # nothing else was tried
+    assert not (working_dir / "metrics.csv").exists()
+    # a restarted job reports the same failure without training again
+    with pytest.raises(JobFailed, match="run 0 failed 2 attempts"):
+        main(["run_learning.py", str(tmp_path / "settings.json")])
+    assert len(read_state(working_dir)["runs"][0]["attempts"]) == 2
+
+
+def test_parameter_error_fails_before_any_training(tmp_path):
+    with pytest.raises(JobFailed, match=r"config error: parameter 'config.hysr_config.robot_p"
+                       r"osition:3': index :3 out of range .*hysr.json .*valid: 0..2"):
+        run_job(tmp_path, {"config.hysr_config.robot_position:3": 0.1})
+    assert not (tmp_path / "job" / "job_state.json").exists()
+    with pytest.raises(JobFailed, match=r"unknown job settings \['learning_runs'\]"):
+        run_job(tmp_path, learning_runs=2)
+
+
+def test_learner_config_error_is_not_retried(tmp_path):
+    # type-correct, so only the learner's validation (exit code 2) rejects it
+    with pytest.raises(JobFailed, match=r"config error in .*run_0.0-0: .*gamma"):
+        run_job(tmp_path, config__rl_config__gamma=1.5)
+    state = read_state(tmp_path / "job")
+    assert [a["outcome"] for a in state["runs"][0]["attempts"]] == ["config_error"]
+
+
+def test_sigterm_saves_the_model_and_the_next_job_continues(tmp_path):
+    working_dir = tmp_path / "job"
+    params = dict(learning_runs_per_job=1, config__rl_config__num_timesteps=4096)
+    with LearnerSignaller(working_dir, signal.SIGTERM, when="logs/progress.csv",
+                          to_job=True) as signaller:
+        code, _ = run_job(tmp_path, **params)
+    assert signaller.hit == ["run_0.0-0"]
+    assert code == EXIT_RESUME
+    state = read_state(working_dir)
+    first = state["runs"][0]["attempts"][0]
+    assert first["outcome"] == "interrupted" and first["model_saved"]
+    partial = first["timesteps"]
+    assert 0 < partial < 4096
+    assert state["segments"][0]["outcome"] == "resume"
+
+    assert main(["run_learning.py", str(tmp_path / "settings.json")]) == 0
+    second = read_state(working_dir)["runs"][0]["attempts"][1]
+    assert second["dir"] == "run_0.0-1" and second["outcome"] == "ok"
+    assert second["num_timesteps"] == 4096 - partial
+    assert second["load_path"] == "../run_0.0-0/model.zip"
+    assert 4096 <= run_info(working_dir, "run_0.0-1")["num_timesteps"] < 4096 + 32
+
+
+def test_rerun_of_a_finished_job_dir_starts_fresh_elsewhere(tmp_path):
+    code, working_dir = run_job(tmp_path, learning_runs_per_job=1)
+    assert code == 0
+    copy = tmp_path / "best_jobs" / "directories_0"
+    copy.parent.mkdir()
+    working_dir.rename(copy)
+    assert main(["run_learning.py", str(copy / "settings.json")]) == 0
+    (rerun,) = (tmp_path / "reruns").iterdir()
+    assert rerun.name.startswith("directories_0-")
+    assert read_state(rerun)["status"] == "finished"
+    assert json.loads((rerun / "settings.json").read_text())["working_dir"] == str(rerun)
+    assert len(read_state(copy)["runs"][0]["attempts"]) == 1  # the record is untouched
