@@ -32,6 +32,17 @@ SAC_TINY = {
 }
 
 
+@pytest.fixture(autouse=True)
+def one_cpu():
+    """Pin the test process (and so the learners it starts) to one CPU: the learner runs
+    torch on as many threads as it may use CPUs, and two threads on a busy 2-core machine
+    make small networks tens of times slower than one."""
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {max(allowed)})
+    yield
+    os.sched_setaffinity(0, allowed)
+
+
 def make_run(
     tmp_path: Path,
     algorithm: str = "ppo",
@@ -119,6 +130,7 @@ def test_ppo_cli_end_to_end(tmp_path):
     evaluation = read_json(logs / "evaluation.json")
     info = read_json(logs / "run_info.json")
     assert info["status"] == "finished" and info["num_timesteps"] == 128
+    assert info["torch_threads"] == 1  # = CPUs the process may run on (one_cpu)
     assert isinstance(info["seed"], int) and info["seed_source"].startswith("random")
     assert info["versions"]["stable-baselines3"] and "learning" in info["command"]
     assert evaluation["episodes"] == 2 and evaluation["num_timesteps"] == 128
