@@ -1,0 +1,263 @@
+"""TableTennis-v0: gymnasium API, physics (restitution, warnings), episodes, configs."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import learning.envs
+from learning.envs.table_tennis_v0 import OBS_NAMES, TableTennisEnv
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+@pytest.fixture(scope="module")
+def configs() -> dict:
+    return {
+        name: json.loads((CONFIG_DIR / f"{name}.json").read_text())
+        for name in ("reward", "hysr", "pam")
+    }
+
+
+def make(configs: dict, **hysr_changes) -> TableTennisEnv:
+    hysr = copy.deepcopy(configs["hysr"])
+    hysr.update(hysr_changes)
+    return TableTennisEnv(configs["reward"], hysr, configs["pam"])
+
+
+def run_episode(env: TableTennisEnv, policy, seed=None) -> tuple[list, dict, int]:
+    env.reset(seed=seed)
+    rewards = []
+    while True:
+        _, reward, terminated, truncated, info = env.step(policy())
+        rewards.append(reward)
+        if terminated or truncated:
+            return rewards, info, len(rewards)
+
+
+def test_registered_and_passes_gymnasium_check_env(configs):
+    assert learning.envs.TABLE_TENNIS_ID in gym.registry
+    env = gym.make(
+        "learning/TableTennis-v0",
+        reward_config=configs["reward"],
+        hysr_config=configs["hysr"],
+        pam_config=configs["pam"],
+    )
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, _ = env.reset(seed=1)
+    assert obs.shape == (22,) == (len(OBS_NAMES),)
+    assert env.action_space.shape == (8,)
+    env.close()
+
+
+def test_random_actions_for_seconds_without_mujoco_warnings(configs):
+    env = make(configs, nb_steps_per_episode=-1)
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+    p_min, p_max = np.array(configs["pam"]["min_pressures"]), configs["pam"]["max_pressures"]
+    for _ in range(int(4.0 / env.dt)):  # 4 s of simulated time, several episodes
+        obs, _, terminated, truncated, _ = env.step(rng.uniform(-2, 2, size=8))
+        assert np.all(np.isfinite(obs))
+        assert np.all(obs[8:16] >= p_min - 1e-12) and np.all(obs[8:16] <= np.array(p_max))
+        if terminated or truncated:
+            env.reset()
+        assert [w.number for w in env.data.warning] == [0] * len(env.data.warning)
+    # the arm's joints and ball are where the observation says (no stale copy)
+    np.testing.assert_array_equal(obs[0:4], env.data.qpos[0:4])
+    np.testing.assert_array_equal(obs[16:19], env.data.qpos[4:7])
+
+
+def test_muscles_only_pull_and_pressure_difference_moves_the_joint(configs):
+    env = make(configs)
+    env.reset(seed=0)
+    elbow_before = env.data.qpos[2]
+    action = np.zeros(8)
+    action[4], action[5] = 1.0, -1.0  # elbow: agonist up, antagonist down
+    for _ in range(10):
+        env.step(action)
+    assert env.data.qpos[2] > elbow_before + 0.1
+    assert np.all(env.data.actuator_force >= 0)  # muscle forces, before the gear's sign
+    torque = env.data.qfrc_actuator[2]
+    assert torque > 0  # the agonist wins
+
+
+def drop_rebound_height(env: TableTennisEnv, drop_height: float) -> float:
+    """Drop the ball on the table (no arm nearby); highest point after the first bounce."""
+    m, d = env.model, env.data
+    mujoco.mj_resetData(m, d)
+    d.qpos[:4] = env._settled_arm_qpos
+    table = configs_table_top(env)
+    d.qpos[4:7] = (table[0] + 0.3, table[1] + 0.5, table[2] + 0.02 + drop_height)
+    d.qpos[7:11] = (1, 0, 0, 0)
+    rose, top = False, -math.inf
+    for _ in range(int(1.2 / m.opt.timestep)):
+        mujoco.mj_step(m, d)
+        if d.qvel[6] > 0:
+            rose = True
+        if rose:
+            if d.qvel[6] < 0:
+                return top - table[2] - 0.02
+            top = max(top, d.qpos[6])
+    raise AssertionError("the ball did not bounce")
+
+
+def configs_table_top(env: TableTennisEnv) -> list:
+    return list(env.hysr_config["table_position"])
+
+
+def test_ball_drop_on_table_rebounds_like_the_ittf_test(configs):
+    # ITTF: dropped from 30.5 cm onto the table, a ball rebounds to about 23-25 cm
+    env = make(configs)
+    rebound = drop_rebound_height(env, 0.305)
+    assert 0.22 <= rebound <= 0.26, rebound
+    # restitution (rebound / impact speed) is nearly independent of the impact speed
+    restitutions = [impact_restitution(env, speed) for speed in (1.0, 3.0, 6.0)]
+    assert all(0.86 <= e <= 0.95 for e in restitutions), restitutions
+
+
+def impact_restitution(env: TableTennisEnv, speed: float) -> float:
+    """Vertical speed after / before one impact on the table, measured around the contact."""
+    m, d = env.model, env.data
+    mujoco.mj_resetData(m, d)
+    d.qpos[:4] = env._settled_arm_qpos
+    table = configs_table_top(env)
+    surface = table[2] + 0.02  # ball centre touching the table
+    d.qpos[4:7] = (table[0] + 0.3, table[1] - 0.6, surface + 0.001)
+    d.qpos[7:11] = (1, 0, 0, 0)
+    d.qvel[6] = -speed
+    touched = False
+    for _ in range(int(0.1 / m.opt.timestep)):
+        mujoco.mj_step(m, d)
+        touched = touched or d.qpos[6] < surface
+        if touched and d.qpos[6] >= surface:
+            return d.qvel[6] / speed
+    raise AssertionError("the ball did not leave the table")
+
+
+def test_ball_bounces_off_the_resting_racket_and_counts_as_hit(configs):
+    env = make(configs)
+    env.reset(seed=0)
+    racket = env.data.site_xpos[env.model.site("racket_center").id].copy()
+    speed = 3.0
+    start = (racket + [0.0, 0.25, 0.0]).tolist()
+    env = make(
+        configs,
+        ball_launch_position_min=start,
+        ball_launch_position_max=start,
+        ball_launch_velocity_min=[0.0, -speed, 0.0],
+        ball_launch_velocity_max=[0.0, -speed, 0.0],
+    )
+    env.reset(seed=0)
+    ball = env.model.body("ball").id
+    weight = env.model.body_mass[ball] * -env.model.opt.gravity[2]
+    for _ in range(30):
+        env.data.xfrc_applied[ball, 2] = weight  # cancel gravity: a straight shot
+        _, _, terminated, truncated, info = env.step(np.zeros(8))
+        if env.data.qpos[5] > start[1]:  # on its way back, past its start
+            break
+    assert not (terminated or truncated), info
+    returned_at = env._steps
+    vy_after = env.data.qvel[5]
+    assert 0.7 * speed <= vy_after <= 0.9 * speed, vy_after  # racket restitution ~0.8
+    while not (terminated or truncated):
+        _, _, terminated, truncated, info = env.step(np.zeros(8))
+    assert info["hit"], "the ball bounced off the racket but no hit was detected"
+    assert info["hit_step"] <= returned_at
+
+
+def test_reward_is_sparse_and_info_has_the_terms(configs):
+    env = make(configs)
+    rewards, info, steps = run_episode(env, lambda: np.zeros(8), seed=3)
+    assert all(r == 0.0 for r in rewards[:-1])
+    assert info["hit"] is False and info["min_distance_ball_target"] is None
+    assert rewards[-1] == pytest.approx(-info["min_distance_ball_racket"])
+    assert info["reward_terms"]["task"] == "no_hit"
+    assert info["end_reason"] == "passed_robot"
+    assert 30 <= steps <= 100  # ~1 s of flight at 50 Hz
+    for key in ("max_ball_velocity", "min_distance_ball_racket", "episode_steps", "launch"):
+        assert key in info
+
+
+def test_a_hit_ends_after_the_bounce_with_the_return_reward(configs):
+    # robot moved to the ball's lane: the resting racket blocks most balls
+    hysr = configs["hysr"]
+    env = make(configs, robot_position=[0.0, *hysr["robot_position"][1:]])
+    c = configs["reward"]["normalization_constant"]
+    for seed in range(5):
+        rewards, info, _ = run_episode(env, lambda: np.zeros(8), seed=seed)
+        if info["hit"]:
+            break
+    assert info["hit"], "a racket in the ball's lane never hit it"
+    d = info["min_distance_ball_target"]
+    expected = max(1 - (d / c) ** 0.75, configs["reward"]["rtt_cap"])
+    assert rewards[-1] == pytest.approx(expected)
+    assert info["end_reason"] in ("bounced_after_hit", "out_of_bounds")
+    assert info["max_ball_velocity"] > 1.0
+
+
+def test_trajectory_n_replays_and_minus_one_varies(configs):
+    first = make(configs, trajectory=7)
+    second = make(configs, trajectory=7)
+    a0, _ = first.reset(seed=0)
+    a1, _ = first.reset(seed=123)
+    b0, _ = second.reset()
+    np.testing.assert_array_equal(a0, a1)
+    np.testing.assert_array_equal(a0, b0)
+    other = make(configs, trajectory=8).reset()[0]
+    assert not np.array_equal(a0[16:], other[16:])
+
+    random = make(configs, trajectory=-1)
+    r0, _ = random.reset(seed=5)
+    r1, _ = random.reset()
+    assert not np.array_equal(r0[16:], r1[16:])
+    again = make(configs, trajectory=-1)
+    np.testing.assert_array_equal(again.reset(seed=5)[0], r0)
+    # launches stay inside the configured ranges
+    lo, hi = np.array(configs["hysr"]["ball_launch_velocity_min"]), configs["hysr"][
+        "ball_launch_velocity_max"
+    ]
+    assert np.all(r1[19:22] >= lo) and np.all(r1[19:22] <= np.array(hi))
+
+
+def test_episode_truncates_at_nb_steps_and_ends_out_of_bounds(configs):
+    env = make(configs, nb_steps_per_episode=5)
+    rewards, info, steps = run_episode(env, lambda: np.zeros(8), seed=0)
+    assert steps == 5 and info["end_reason"] == "time_limit"
+    assert rewards[-1] == pytest.approx(-info["min_distance_ball_racket"])
+
+    sideways = {"ball_launch_velocity_min": [6.0, -1.0, 1.0],
+                "ball_launch_velocity_max": [6.0, -1.0, 1.0]}
+    env = make(configs, **sideways)
+    _, info, _ = run_episode(env, lambda: np.zeros(8), seed=0)
+    assert info["end_reason"] == "out_of_bounds"
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"algo_time_step": 0.0215}, "integer multiple"),
+        ({"starting_pressures": [[1.5, 1.5]] * 3}, "starting_pressures"),
+        ({"reference_posture": [[9.0, 1.5]] * 4}, "reference_posture"),
+        ({"robot_position": [0.0, 1.0]}, "robot_position"),
+        ({"ball_launch_position_min": [0.0, 9.0, 1.0]}, "ball_launch_position"),
+        ({"trajectory": -2}, "trajectory"),
+    ],
+)
+def test_bad_hysr_values_are_rejected_by_name(configs, changes, message):
+    with pytest.raises(ValueError, match=message):
+        make(configs, **changes)
+
+
+def test_missing_key_is_named(configs):
+    hysr = dict(configs["hysr"])
+    del hysr["target_position"]
+    with pytest.raises(ValueError, match="target_position"):
+        TableTennisEnv(configs["reward"], hysr, configs["pam"])
