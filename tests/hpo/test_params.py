@@ -1,6 +1,7 @@
 """Parameter addressing: nested keys, multi-digit list indices, and every error case."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -181,3 +182,34 @@ def test_resolve_templates_path(tmp_path):
         resolve_templates_path("x.json", cwd=tmp_path)
     with pytest.raises(ParameterError, match="config.config_templates' is required"):
         resolve_templates_path(None)
+
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = ["ppo.json", "ppo_local.json", "sac.json", "grid_search.json"]
+
+
+def _samples(hp_config):
+    """Settings at the bounds / options of every optimized parameter of an hp_optim file."""
+    if "optimized_params" in hp_config:
+        choices = {
+            p["param"]: p.get("bounds") or p.get("options") for p in hp_config["optimized_params"]
+        }
+    else:
+        choices = {p["param"]: p["values"] for p in hp_config["hyperparam_list"]}
+    for index in (0, -1):
+        yield {**hp_config["fixed_params"], **{k: v[index] for k, v in choices.items()}}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_hp_optim_configs_address_existing_keys(name):
+    hp_config = json.loads((REPO / "hp_optim" / name).read_text())
+    assert "/home/" not in json.dumps(hp_config) and "/work/" not in json.dumps(hp_config)
+    for flat in _samples(hp_config):
+        settings = {"config": {}}
+        for key, value in flat.items():
+            if key.startswith("config."):
+                settings["config"][key[len("config."):]] = value
+        templates_value, overrides = collect_overrides(settings)
+        templates = load_templates(resolve_templates_path(templates_value, cwd=REPO))
+        merged = apply_overrides(templates, overrides)
+        assert set(merged) == set(ROLES)
