@@ -1,0 +1,122 @@
+"""Real cluster_utils runs in local mode (hp_optimization and grid_search) on the shipped
+hp_optim configs, shrunk to tiny budgets, then a standalone rerun of the best job."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hpo_helpers import REPO, read_state
+
+from learning.hpo.metrics import METRIC_NAMES
+
+pytestmark = pytest.mark.slow
+
+TINY_FIXED = {
+    "config.rl_config.num_timesteps": 64,
+    "config.rl_config.n_steps": 32,
+    "config.rl_config.batch_size": 32,
+    "config.rl_config.n_epochs": 1,
+    "config.rl_common_config.evaluation_episodes": 2,
+    "learning_runs_per_job": 2,  # two chunks: the job exits for resume in between
+}
+
+
+def tiny_config(tmp_path: Path, name: str, **changes) -> Path:
+    config = json.loads((REPO / "hp_optim" / name).read_text())
+    config["results_dir"] = str(tmp_path / "results")
+    config["fixed_params"].update(TINY_FIXED)
+    config.update(changes)
+    path = tmp_path / name
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
+def run_module(module: str, config: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", module, str(config)],
+        cwd=REPO,
+        env=dict(os.environ, CLUSTER_UTILS_CACHE_DIR=str(tmp_path / "cache")),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def check_job_dir(job_dir: Path) -> dict:
+    """Everything about a job is in its directory; returns its restart state."""
+    for item in ("settings.json", "job_state.json", "job.log", "metrics.csv",
+                 "param_choice.csv"):
+        assert (job_dir / item).is_file(), item
+    state = read_state(job_dir)
+    assert state["status"] == "finished"
+    for run in state["runs"]:
+        for attempt in run["attempts"]:
+            folder = job_dir / attempt["dir"]
+            for item in ("command.txt", "stdout.log", "stderr.log", "model.zip",
+                         "config/config.json", "config/rl_config.json", "logs/progress.csv",
+                         "logs/evaluation.json", "logs/run_info.json"):
+                assert (folder / item).is_file(), f"{attempt['dir']}/{item}"
+    metrics = read_rows(job_dir / "metrics.csv")[0]
+    assert set(METRIC_NAMES) <= set(metrics)
+    assert float(metrics["finished_runs"]) == 2
+    return state
+
+
+def test_hp_optimization_local(tmp_path):
+    optimization = dict(json.loads((REPO / "hp_optim/ppo_local.json").read_text())
+                        ["optimization_setting"], number_of_samples=2, n_jobs_per_iteration=2)
+    config = tiny_config(tmp_path, "ppo_local.json", optimization_setting=optimization,
+                         num_best_jobs_whose_data_is_kept=2)
+    run_module("cluster_utils.hp_optimization", config, tmp_path)
+    result_dir = tmp_path / "results" / "ppo_local"
+    rows = read_rows(result_dir / "all_data.csv")
+    assert len(rows) == 2
+    for row in rows:
+        assert row["mean_eval_reward"] not in ("", "nan")
+        assert row["failed_attempts"] == "0.0"
+    best = sorted((result_dir / "best_jobs").iterdir())
+    assert len(best) == 2
+    for job_dir in best:
+        state = check_job_dir(job_dir)
+        assert [s["outcome"] for s in state["segments"]] == ["resume", "finished"]
+        settings = json.loads((job_dir / "settings.json").read_text())
+        hysr = json.loads((job_dir / "run_0.0-0/config/hysr_config.json").read_text())
+        assert hysr["robot_position"][0] == settings["config"]["hysr_config"]["robot_position:0"]
+
+    # rerun the best job standalone, to completion, in a new directory
+    best_id = max(rows, key=lambda row: float(row["mean_eval_reward"]))["_id"]
+    settings_file = result_dir / "best_jobs" / f"directories_{best_id}" / "settings.json"
+    rerun = subprocess.run(
+        [sys.executable, "run_learning.py", str(settings_file)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    (rerun_dir,) = (result_dir / "reruns").iterdir()
+    check_job_dir(rerun_dir)
+
+
+def test_grid_search_local(tmp_path):
+    config = tiny_config(
+        tmp_path, "grid_search.json",
+        hyperparam_list=[{"param": "config.rl_config.learning_rate", "values": [1e-4, 1e-3]}],
+    )
+    run_module("cluster_utils.grid_search", config, tmp_path)
+    result_dir = tmp_path / "results" / "ppo_grid"
+    rows = read_rows(result_dir / "all_data.csv")
+    assert sorted(float(row["config.rl_config.learning_rate"]) for row in rows) == [1e-4, 1e-3]
+    for row in rows:
+        check_job_dir(Path(row["working_dir"]))
