@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -261,3 +264,42 @@ def test_missing_key_is_named(configs):
     del hysr["target_position"]
     with pytest.raises(ValueError, match="target_position"):
         TableTennisEnv(configs["reward"], hysr, configs["pam"])
+
+
+RENDER_SCRIPT = """
+import json, sys
+import numpy as np
+from learning.envs.table_tennis_v0 import TableTennisEnv
+cfg = {k: json.load(open(f"{sys.argv[1]}/{k}.json")) for k in ("reward", "hysr", "pam")}
+env = TableTennisEnv(cfg["reward"], cfg["hysr"], cfg["pam"], render_mode="rgb_array")
+env.reset(seed=0)
+frames = []
+for _ in range(3):
+    env.step(np.zeros(8))
+    frames.append(env.render())
+env.close()
+assert frames[0].shape == (480, 640, 3) and frames[0].dtype == np.uint8, frames[0].shape
+assert frames[0].std() > 10  # a scene, not a blank image
+assert not np.array_equal(frames[0], frames[-1])  # the ball moved
+print("rendered")
+"""
+
+
+def test_rgb_array_rendering_headless():
+    """Renders in a child process: MuJoCo picks its GL backend (MUJOCO_GL) at import."""
+    root = Path(__file__).resolve().parents[2]
+    errors = []
+    for backend in ("egl", "osmesa"):
+        env = {**os.environ, "MUJOCO_GL": backend, "PYOPENGL_PLATFORM": backend}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+        result = subprocess.run(
+            [sys.executable, "-c", RENDER_SCRIPT, str(CONFIG_DIR)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+        if result.returncode == 0:
+            assert "rendered" in result.stdout
+            return
+        if "AssertionError" in result.stderr:
+            pytest.fail(result.stderr)
+        errors.append(f"{backend}: {result.stderr.strip().splitlines()[-1:]}")
+    pytest.skip(f"no headless OpenGL on this machine: {errors}")
