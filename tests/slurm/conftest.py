@@ -35,6 +35,10 @@ SETUP = REPO / "scripts" / "slurm_setup.sh"
 TEARDOWN = REPO / "scripts" / "slurm_teardown.sh"
 LOCK_FILE = Path("/tmp/lttfs-slurm-tests.lock")
 LOCK_WAIT_SECONDS = 900
+# PID files of the daemons a test session started.  Not under pytest's tmp_path: pytest
+# deletes old temporary folders, possibly of a session that still needs them.  A
+# session killed before its teardown leaves them here, and the next one stops those.
+STATE_DIR = Path("/tmp/lttfs-slurm/test-session")
 SLURM_PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge", "slurmdbd", "mariadb-server")
 
 
@@ -139,13 +143,12 @@ def _report(config: pytest.Config, line: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SlurmCluster]:
+def slurm_cluster(request: pytest.FixtureRequest) -> Iterator[SlurmCluster]:
     reason = why_slurm_cannot_run()
     if reason is not None:
         pytest.skip(reason)
-    state_dir = tmp_path_factory.mktemp("slurm_state")
+    state_dir = STATE_DIR
+    state_dir.mkdir(parents=True, exist_ok=True)
     lock_fd = _lock_cluster(request.config)
     start = time.monotonic()
     try:
