@@ -160,8 +160,9 @@ class TableTennisEnv(gym.Env):
     Termination when
     - the ball has passed the robot (its y < robot_position y): "passed_robot";
     - the ball has left the box ``world_boundaries`` (min/max per axis): "out_of_bounds";
-    - after a hit, the ball bounced (its vertical velocity turned from down to up while it
-      was away from the racket; on the table, or the net): "bounced_after_hit". A return's
+    - after a hit, the ball bounced (its vertical velocity turned from down to up, by more
+      than 0.5 m/s, while it was away from the racket; on the table or the net):
+      "bounced_after_hit". A return's
       closest approach to a target on the table is at or before that bounce.
     Truncation after ``nb_steps_per_episode`` control steps if that is > 0 ("time_limit";
     a ball resting on the racket ends only this way).
@@ -320,9 +321,11 @@ class TableTennisEnv(gym.Env):
             if speed > self._max_speed:
                 self._max_speed = speed
             # after the hit, a fall turned into a rise away from the racket is a bounce
+            prev_vz = self._prev_vel[2]
             bounced = (
                 self._hit_step < self._steps
-                and self._prev_vel[2] < 0.0 <= vel[2]
+                and prev_vz < 0.0 <= vel[2]
+                and vel[2] - prev_vz > HIT_DELTA_V
                 and dist_racket > self._hit_radius
             )
         self._prev_ball, self._prev_vel = ball, vel
