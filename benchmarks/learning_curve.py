@@ -1,9 +1,9 @@
 """Learning curve of the default PPO config: evaluation reward and hit rate vs timesteps.
 
-Trains with config/config.json's rl_config (PPO) in chunks and, after each chunk,
-evaluates the deterministic policy on the same fixed balls (evaluation_episodes from
-rl_common_config, one evaluation seed for every point); a uniformly random policy is
-evaluated on the same balls for comparison. Prints a table and writes
+Trains with config/config.json's rl_config (PPO; --config config/config_sac.json: SAC) in
+chunks and, after each chunk, evaluates the deterministic policy on the same fixed balls
+(evaluation_episodes from rl_common_config, one evaluation seed for every point); a
+uniformly random policy is evaluated on the same balls for comparison. Prints a table and writes
 benchmarks/output/learning_curve.png and learning_curve.json.
 
     python benchmarks/learning_curve.py                 # the README's figures
@@ -80,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     model.set_logger(Logger(folder=None, output_formats=[]))  # quiet
     points, train_time = [], 0.0
     print(
-        f"PPO ({config.files['rl_config'].name}), {budget} timesteps, {episodes} evaluation"
-        f" episodes, torch threads {args.threads}, CPUs allowed {len(os.sched_getaffinity(0))}"
+        f"{config.algorithm.upper()} ({config.files['rl_config'].name}), {budget} timesteps,"
+        f" {episodes} evaluation episodes, torch threads {args.threads},"
+        f" CPUs allowed {len(os.sched_getaffinity(0))}"
     )
     print(
         f"random policy: reward {random_result['mean_reward']:.3f}, hit rate"
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     output.mkdir(parents=True, exist_ok=True)
     summary = {
         "config": str(args.config),
+        "algorithm": config.algorithm.upper(),
+        "rl_config_file": config.files["rl_config"].name,
         "rl_config": config.rl,
         "hysr_config": config.hysr,
         "seed": args.seed,
@@ -125,14 +128,14 @@ def plot(summary: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points, rnd = summary["points"], summary["random_policy"]
+    points, rnd, algo = summary["points"], summary["random_policy"], summary["algorithm"]
     steps = [p["timesteps"] for p in points]
     fig, (ax_reward, ax_rate) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_reward.plot(steps, [p["mean_reward"] for p in points], "o-", label="PPO (deterministic)")
+    ax_reward.plot(steps, [p["mean_reward"] for p in points], "o-", label=f"{algo} (deterministic)")
     ax_reward.axhline(rnd["mean_reward"], color="grey", ls="--", label="random policy")
     ax_reward.set(xlabel="timesteps", ylabel="mean evaluation episode reward")
-    ax_rate.plot(steps, [p["hit_rate"] for p in points], "o-", label="hit rate (PPO)")
-    ax_rate.plot(steps, [p["return_rate"] for p in points], "s-", label="return rate (PPO)")
+    ax_rate.plot(steps, [p["hit_rate"] for p in points], "o-", label=f"hit rate ({algo})")
+    ax_rate.plot(steps, [p["return_rate"] for p in points], "s-", label=f"return rate ({algo})")
     ax_rate.axhline(rnd["hit_rate"], color="grey", ls="--", label="hit rate (random)")
     ax_rate.set(xlabel="timesteps", ylabel="fraction of episodes", ylim=(-0.02, 1.02))
     for ax in (ax_reward, ax_rate):
@@ -140,8 +143,9 @@ def plot(summary: dict, path: Path) -> None:
         ax.legend(fontsize=8)
     wall = points[-1]["wall_time_s"] if points else 0
     fig.suptitle(
-        f"default PPO config, seed {summary['seed']}, {summary['torch_threads']} torch thread(s),"
-        f" {wall:.0f} s training wall time (CPU shared with other work: load"
+        f"{summary['rl_config_file']}, seed {summary['seed']},"
+        f" {summary['torch_threads']} torch thread(s), {wall:.0f} s training wall time"
+        f" (CPU shared with other work: load"
         f" {summary['load_average_at_end'][0]:.1f})",
         fontsize=9,
     )

@@ -2,8 +2,9 @@
 
 Loads and validates config.json and the five role configs, trains, saves the model to
 rl_config.save_path and writes progress.csv, evaluation.json, run_info.json and configs/
-to rl_config.log_path. Exit codes: 0 trained and evaluated, 2 config error (nothing
-trained), 65 diverged (NaN), 75 interrupted by SIGTERM/SIGUSR1 (model saved).
+to rl_config.log_path (a fresh run, load_path "", replaces those of an earlier run there;
+a continued run appends to progress.csv). Exit codes: 0 trained and evaluated, 2 config
+error (nothing trained), 65 diverged (NaN), 75 interrupted by SIGTERM/SIGUSR1 (model saved).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 run_info.json (rewritten atomically at the start and the end of every run) holds the
 seed, the command line, package versions, timesteps and the status: "running",
 "finished", "interrupted", "diverged" or "failed". A continued run (load_path) in the same
-log_path keeps the records of the earlier runs under "previous_runs".
+log_path keeps the records of the earlier runs under "previous_runs" (a fresh run starts
+a new run_info.json, progress.csv and episodes.csv).
 configs/ holds copies of the five role configs as they were used and a config.json that
 points to them, so ``python -m learning <log_path>/configs/config.json`` reruns the run.
 """

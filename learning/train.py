@@ -23,8 +23,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from learning.callbacks import DivergedError, EpisodeLog, NaNGuard, StopOnRequest, StopRequest
 from learning.configs import ConfigError, RunConfig, algorithm_class
 from learning.evaluation import EVALUATION_FILE, evaluate, model_policy
-from learning.progress_log import make_logger
-from learning.run_record import RunRecord, atomic_write_json, copy_configs
+from learning.progress_log import PROGRESS_FILE, make_logger
+from learning.run_record import RUN_INFO_FILE, RunRecord, atomic_write_json, copy_configs
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -131,6 +131,10 @@ def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
         seed, seed_source = common["random_seed"], "config"
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
+    if not rl["load_path"]:
+        # a fresh run: logs of an earlier run in the same log_path would mix with its own
+        for name in (PROGRESS_FILE, EPISODES_FILE, EVALUATION_FILE, RUN_INFO_FILE):
+            (log_path / name).unlink(missing_ok=True)
     copy_configs(config, log_path)
     record = RunRecord(config, log_path, seed, seed_source, argv)
     record.update(torch_threads=threads)

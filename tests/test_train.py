@@ -165,6 +165,11 @@ def test_ppo_continuation_keeps_counting_and_appends(tmp_path, monkeypatch):
     assert (info["num_timesteps_start"], info["num_timesteps"]) == (128, 256)
     assert info["previous_runs"][0]["num_timesteps"] == 128
     assert read_json(tmp_path / "logs" / "evaluation.json")["num_timesteps"] == 256
+    # a fresh run (load_path "") in the same log_path starts new logs
+    assert main([str(make_run(tmp_path, name="fresh"))]) == 0
+    rows = read_progress(tmp_path / "logs" / "progress.csv")
+    assert [int(r["time/total_timesteps"]) for r in rows] == [64, 128]
+    assert read_json(tmp_path / "logs" / "run_info.json")["previous_runs"] == []
 
 
 @pytest.mark.slow
