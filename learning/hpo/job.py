@@ -319,7 +319,13 @@ class Job:
         self.segment["ended"] = time.time()
         self.segment["outcome"] = "resume"
         self.save()
-        self.log(f"{why}; exiting for resume (exit code {EXIT_RESUME})")
+        if self.connected:
+            self.log(f"{why}; exiting for resume (exit code {EXIT_RESUME})")
+        else:
+            self.log(
+                f"{why}; stopping (exit code {EXIT_RESUME}). Continue with: python"
+                f" run_learning.py {self.working_dir / 'settings.json'}"
+            )
         client.exit_for_resume()  # with a server: sends the request and exits with code 3
         return EXIT_RESUME
 
