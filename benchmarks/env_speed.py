@@ -7,8 +7,9 @@ Usage: python benchmarks/env_speed.py [--steps N] [--config-dir config]
 replaying the pressures the env applied and the states it reset to (recorded in an untimed
 run with the same actions): the same simulation without the environment's Python work.
 The ratio env/physics is the fraction of the bare simulation speed the env keeps
-(gymnasium's own MuJoCo envs keep about 0.4). Single-threaded; other processes on the
-machine make the figures noisy.
+(gymnasium's own MuJoCo envs keep about 0.4). Both are timed in CPU time of this
+(single-threaded) process, best of several alternating short runs, so that other processes
+on the machine disturb the figures less (caches and clock speed still vary with load).
 """
 
 from __future__ import annotations
@@ -53,31 +54,31 @@ def _state(env: TableTennisEnv, seed: int | None = None) -> tuple[np.ndarray, np
 def env_rate(env: TableTennisEnv, actions: np.ndarray, seed: int) -> float:
     """Env steps per second (resets included, as in training)."""
     env.reset(seed=seed)
-    start = time.perf_counter()
+    start = time.process_time()
     for action in actions:
         _, _, terminated, truncated, _ = env.step(action)
         if terminated or truncated:
             env.reset()
-    return len(actions) / (time.perf_counter() - start)
+    return len(actions) / (time.process_time() - start)
 
 
 def physics_rate(env: TableTennisEnv, controls: np.ndarray, resets: dict) -> float:
     """Bare mj_step(nstep=substeps) calls per second replaying the env's controls/resets."""
     model, data, substeps = env.model, env.data, env.substeps
-    start = time.perf_counter()
+    start = time.process_time()
     for i, ctrl in enumerate(controls):
         if i in resets:
             mujoco.mj_resetData(model, data)
             data.qpos[:], data.qvel[:] = resets[i]
         data.ctrl[:] = ctrl
         mujoco.mj_step(model, data, nstep=substeps)
-    return len(controls) / (time.perf_counter() - start)
+    return len(controls) / (time.process_time() - start)
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20000, help="env steps per measurement")
-    parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--steps", type=int, default=5000, help="env steps per measurement")
+    parser.add_argument("--repeats", type=int, default=8, help="best of this many runs")
     parser.add_argument("--config-dir", type=Path, default=ROOT / "config")
     args = parser.parse_args(argv)
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print(
         f"TableTennis-v0 ({env.substeps} physics substeps of {hysr['mujoco_time_step']} s "
-        f"per env step, best of {args.repeats} x {args.steps} steps)\n"
+        f"per env step, best of {args.repeats} x {args.steps} steps, CPU time)\n"
         f"  env.step (random actions):   {result['env_steps_per_s']:>9,} steps/s\n"
         f"  bare mj_step(nstep={env.substeps}):      "
         f"{result['physics_steps_per_s']:>9,} steps/s\n"
