@@ -201,12 +201,20 @@ finalize_job({"score": float(params.x) ** 2}, params)
 def hp_optimization(config: dict, tmp_path: pathlib.Path, timeout: float):
     config_file = tmp_path / "hp_optim.json"
     config_file.write_text(json.dumps(config, indent=2))
-    env = host_env(tmp_path)
-    env.pop("FAKE_SINGULARITY_LOG")
-    return subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "cluster_utils.hp_optimization", str(config_file)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=REPO, env=host_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
     )
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # cluster_utils 3.0's local mode waits forever for a job that ends with a code
+        # other than 0, 1 or 3 without registering; end its whole process group
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        pytest.fail(f"hp_optimization did not finish in {timeout} s:\n{out[-3000:]}{err[-3000:]}")
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 @pytest.mark.slow
@@ -248,3 +256,43 @@ def test_cluster_utils_jobs_register_and_resume_through_the_wrapper(tmp_path):
         stdout = (job_dir / "stdout.txt").read_text()  # appended by both wrapper runs
         assert "part 1" in stdout and "part 2" in stdout
         assert (job_dir / "metrics.csv").exists()
+
+
+@pytest.mark.slow
+def test_hp_optimization_trains_through_wrapper_job_and_learner(tmp_path):
+    """hp_optim/ppo_singularity_local.json on tiny budgets: cluster_utils (local mode)
+    -> run_singularity.py -> stand-in runtime -> run_learning.py -> python -m learning."""
+    config = json.loads((REPO / "hp_optim" / "ppo_singularity_local.json").read_text())
+    image = tmp_path / "lttfs.sif"
+    image.write_bytes(b"stand-in image file")
+    config["results_dir"] = str(tmp_path / "results")
+    fixed = config["fixed_params"]
+    assert fixed["singularity.script"] == "run_learning.py"
+    fixed["singularity.image"] = str(image)
+    fixed["singularity.executable"] = str(FAKE)
+    fixed["learning_runs_per_job"] = 1
+    fixed["training_iterations"] = 1
+    # cluster_utils wants fixed_params flat (dotted names); it nests them for the job
+    fixed.update({f"config.rl_config.{key}": value for key, value in
+                  {"num_timesteps": 128, "n_steps": 32, "batch_size": 32, "n_epochs": 1}.items()})
+    fixed["config.rl_common_config.evaluation_episodes"] = 1
+    config["optimization_setting"].update({"number_of_samples": 2, "n_jobs_per_iteration": 2})
+
+    result = hp_optimization(config, tmp_path, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Procedure successfully finished" in result.stdout
+    procedure = tmp_path / "results" / config["optimization_procedure_name"]
+    best = sorted((procedure / "best_jobs").iterdir())
+    assert len(best) == 2
+    for job_dir in best:
+        metrics = (job_dir / "metrics.csv").read_text().splitlines()
+        assert "mean_eval_reward" in metrics[0].split(",")
+        assert (job_dir / "stdout.txt").exists() and (job_dir / "stderr.txt").exists()
+        assert list(job_dir.glob("run_0.0-*/model.zip")), sorted(p.name for p in job_dir.iterdir())
+    calls = [json.loads(line) for line in
+             (tmp_path / "fake_singularity.jsonl").read_text().splitlines()]
+    assert calls and all(c["image"] == str(image) for c in calls)
+    assert all(c["cmd"][:2] == ["python3", str(REPO / "run_learning.py")] or
+               c["cmd"][0] == str(REPO / "run_learning.py") for c in calls)
+    assert all({"--cleanenv", "--containall"} <= set(c["flags"]) for c in calls)
+    assert all(c["env"]["PYTHONPATH"] == str(REPO) for c in calls)
