@@ -42,6 +42,8 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
+import smart_settings  # cluster_utils' own settings loader
+
 # cluster_utils 3.0.0 (pinned in setup.cfg) exposes its job-script parser only as a
 # private function; initialize_job() would also register at the server, which is the
 # inner script's job, so the wrapper uses the parser and the same loading steps.
@@ -95,7 +97,6 @@ def read_job_arguments(argv: list[str]) -> JobArguments:
     # wrapper only needs plain values (singularity.*, working_dir) and never evaluates
     # strings as code. The inner script loads the parameters itself.
     hooks = [add_overwrites, check_reserved_params]
-    import smart_settings  # cluster_utils' own settings loader
 
     if args.parameter_dict:
         try:
