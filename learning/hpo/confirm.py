@@ -55,31 +55,48 @@ def fresh_seed(sweep_seeds: set[int], seeds: int) -> int:
             return base
 
 
-def plan(sweep: Sweep, views, seeds: int, project_dir: Path) -> tuple[dict, dict]:
-    """The grid-search config and the plan (sweep job per confirmation job)."""
+def settings_of(view, sweep: Sweep) -> dict:
+    """A job's flattened settings: its settings.json, else its all_data.csv row."""
+    settings_file = view.job_dir / "settings.json" if view.job_dir else None
+    if settings_file is not None and settings_file.is_file():
+        flat = flatten(json.loads(settings_file.read_text()))
+    elif sweep.setting_columns:  # files deleted; all_data.csv holds the same settings
+        flat = {k: _plain(view.row[k]) for k in sweep.setting_columns
+                if not pd.isna(view.row[k])}
+    else:
+        raise ConfirmError(
+            f"job {view.job_id} (rank {view.rank}): neither its settings.json nor another "
+            "job's param_choice.csv is left to rebuild its settings from"
+        )
+    return {k: v for k, v in flat.items() if k not in NOT_SETTINGS and k != SEED_KEY}
+
+
+def _plain(value):
+    """numpy scalars from pandas -> JSON-able Python values."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def plan(sweep: Sweep, views, how_many: int, seeds: int, project_dir: Path) -> tuple[dict, dict]:
+    """The grid-search config and the plan (sweep job per confirmation job).
+
+    ``views`` are the ranked jobs; the first ``how_many`` distinct settings are
+    confirmed (an optimizer may sample the same setting twice).
+    """
     winners, seen = [], set()
     for view in views:
-        settings_file = view.job_dir / "settings.json" if view.job_dir else None
-        if settings_file is None or not settings_file.is_file():
-            raise ConfirmError(
-                f"job {view.job_id} (rank {view.rank}): no settings.json left to rerun it "
-                "from; confirm fewer jobs or keep more with num_best_jobs_whose_data_is_kept"
-            )
-        settings = {
-            k: v for k, v in flatten(json.loads(settings_file.read_text())).items()
-            if k not in NOT_SETTINGS
-        }
-        key = json.dumps(settings, sort_keys=True)
-        if key not in seen:  # the same setting sampled twice is confirmed once
+        settings = settings_of(view, sweep)
+        key = json.dumps({p: settings.get(p) for p in sweep.params} if sweep.params
+                         else settings, sort_keys=True, default=str)
+        if key not in seen:
             seen.add(key)
             winners.append((view, settings))
+        if len(winners) == how_many:
+            break
     keys = sorted(set().union(*(s for _, s in winners)))
     varying = [k for k in keys if len({json.dumps(s.get(k)) for _, s in winners}) > 1]
     varying += [p for p in sweep.params if p in keys and p not in varying]
     fixed = {k: v for k, v in winners[0][1].items() if k not in varying}
-    used_seeds = {
-        s for view in views for s in view.run_seeds if isinstance(s, int)
-    }
+    used_seeds = {s for view in views for s in view.run_seeds if isinstance(s, int)}
     fixed["learning_runs_per_job"] = seeds
     fixed[SEED_KEY] = fresh_seed(used_seeds, seeds)
     if not varying:  # one winner, nothing optimized: vary the run count to have a grid
@@ -148,7 +165,7 @@ def _write_json(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
-def run_confirmation(sweep: Sweep, views, seeds: int, write_only: bool = False,
+def run_confirmation(sweep: Sweep, views, how_many: int, seeds: int, write_only: bool = False,
                      project_dir: Path | None = None) -> pd.DataFrame | None:
     """Plan, run (unless write_only) and read the confirmation grid search."""
     from .ranking import PROJECT_DIR, display_path
@@ -164,7 +181,7 @@ def run_confirmation(sweep: Sweep, views, seeds: int, write_only: bool = False,
     if not (project_dir / "run_learning.py").is_file():
         raise ConfirmError(f"{project_dir / 'run_learning.py'} not found; the "
                            "confirmation runs the sweep's job script from the project folder")
-    config, plan_data = plan(sweep, views, seeds, project_dir)
+    config, plan_data = plan(sweep, views, how_many, seeds, project_dir)
     config_path, log_path = root / CONFIG_FILE, root / LOG_FILE
     _write_json(config_path, config)
     _write_json(root / PLAN_FILE, plan_data)
@@ -278,19 +295,43 @@ def confirmation_table(sweep: Sweep, confirmed: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdict(confirmed: pd.DataFrame) -> str:
-    """One sentence: does the sweep's winner hold up on fresh seeds?"""
+    """Does the sweep's winner hold up on fresh seeds? One or two sentences."""
     first = confirmed.iloc[0]
-    done = confirmed["confirmed_mean"].notna()
+    done = confirmed[confirmed["confirmed_mean"].notna()]
     if pd.isna(first["confirmed_rank"]):
         return "The sweep's winner has no confirmed result."
     rank = int(first["confirmed_rank"])
     if rank == 1:
-        return (f"The sweep's winner (job {first['job_id']}) also ranks first of "
-                f"{int(done.sum())} on fresh seeds.")
-    best = confirmed.loc[confirmed["confirmed_rank"] == 1].iloc[0]
-    return (f"The sweep's winner (job {first['job_id']}) ranks {rank} of {int(done.sum())} "
-            f"on fresh seeds; job {best['job_id']} (sweep rank {best['original_rank']}) "
-            "does best: the sweep's ranking was partly luck.")
+        text = (f"The sweep's winner (job {first['job_id']}) also ranks first of {len(done)} "
+                "on fresh seeds.")
+        others = done[done["confirmed_rank"] > 1].sort_values("confirmed_rank")
+        rival = others.iloc[0] if len(others) else None
+    else:
+        rival = done.loc[done["confirmed_rank"] == 1].iloc[0]
+        text = (f"The sweep's winner (job {first['job_id']}) ranks {rank} of {len(done)} on "
+                f"fresh seeds; job {rival['job_id']} (sweep rank {rival['original_rank']}) "
+                "does best: the sweep's ranking was partly luck.")
+    if rival is not None:
+        gap = abs(first["confirmed_mean"] - rival["confirmed_mean"])
+        se = _standard_error(first, rival)
+        if se:
+            within = "within noise" if gap < 2 * se else "larger than the noise"
+            text += (f" The confirmed gap between jobs {first['job_id']} and {rival['job_id']}, "
+                     f"{format_value(gap)}, is {gap / se:.1f} standard errors ({within}; "
+                     "more seeds narrow it).")
+    return text
+
+
+def _standard_error(a: pd.Series, b: pd.Series) -> float | None:
+    """Standard error of the difference of two confirmed means (std over N runs each)."""
+    parts = []
+    for row in (a, b):
+        std, n = _float(row["confirmed_std"]), _float(row["confirmed_runs"])
+        if std is None or not n or n < 2:
+            return None
+        parts.append(std**2 / (n - 1))  # the job's std is over runs with ddof=0
+    total = math.sqrt(sum(parts))
+    return total or None
 
 
 def print_confirmation(sweep: Sweep, confirmed: pd.DataFrame) -> None:

@@ -23,13 +23,15 @@ from .ranking import (
     display_path,
     job_notes,
     job_views,
+    learning_curves,
     ranked_table,
     rerun_command,
 )
 from .results import ResultsError, Sweep, load_sweep
 
 
-def print_summary(sweep: Sweep, table: pd.DataFrame, out=sys.stdout) -> None:
+def print_summary(sweep: Sweep, table: pd.DataFrame, out=None) -> None:
+    out = out or sys.stdout
     status = {True: "finished", False: "in progress", None: "status unknown"}[sweep.finished]
     count = f"{len(sweep.jobs)} job(s) reported"
     if sweep.number_of_samples:
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     except ResultsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    views = job_views(sweep, max(args.top, args.curves, args.confirm or 0))
+    views = job_views(sweep, len(sweep.jobs) if args.confirm else max(args.top, args.curves))
     print_summary(sweep, ranked_table(sweep, views[: args.top]))
     notes = list(sweep.notes) + job_notes(views[: args.top])
     best = views[0]
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         from .confirm import ConfirmError, run_confirmation
 
         try:
-            confirmed = run_confirmation(sweep, views[: args.confirm], args.seeds,
+            confirmed = run_confirmation(sweep, views, args.confirm, args.seeds,
                                          write_only=args.confirm_write_only)
         except ConfirmError as e:
             print(f"error: --confirm: {e}", file=sys.stderr)
@@ -136,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         except RenderError as e:
             print(f"error: --render: {e}", file=sys.stderr)
             gif, exit_code = None, 1
+    curves, curve_notes = learning_curves(views, args.curves)
+    notes += curve_notes
     if notes:
         print("\nnotes:")
         for note in notes:
@@ -144,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         from .report import write_report
 
         path = args.report or sweep.root / "report.html"
-        write_report(path, sweep, views, args.curves, command, confirmed, notes)
+        write_report(path, sweep, views[: args.top], curves, command, confirmed, notes)
         print(f"\nreport: {display_path(path)}")
     return exit_code
 

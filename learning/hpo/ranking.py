@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from .results import Sweep, format_value, short_names
-from .runs import read_job_state, run_dirs, run_scores
+from .runs import learning_curve, read_job_state, run_dirs, run_scores
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SCRIPT = "run_learning.py"
@@ -136,3 +136,27 @@ def configs_folder(job_dir: Path) -> Path | None:
         return None
     last = runs[min(runs)][-1].path
     return last / "config" if (last / "config").is_dir() else last
+
+
+def learning_curves(views: list[JobView], how_many: int) -> tuple[list, list[str]]:
+    """(title, {run: curve}) of the best jobs with progress logs; notes on missing ones."""
+    curves, notes = [], []
+    for view in views[:how_many]:
+        title = f"rank {view.rank}: job {view.job_id}"
+        if view.job_dir is None:
+            notes.append(f"job {view.job_id}: no learning curves, its files are gone")
+            continue
+        runs = {}
+        for run, dirs in run_dirs(view.job_dir).items():
+            curve = learning_curve(dirs)
+            if curve is None or curve.empty:
+                notes.append(f"job {view.job_id} run {run}: no rewards in "
+                             f"{dirs[-1].path / 'logs' / 'progress.csv'} (missing, empty, or "
+                             "no episode finished)")
+            else:
+                runs[run] = curve
+        if not run_dirs(view.job_dir):
+            notes.append(f"job {view.job_id}: no run directories (run_*) in {view.job_dir}")
+        if runs:
+            curves.append((title, runs))
+    return curves, notes

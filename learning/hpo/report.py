@@ -12,7 +12,6 @@ import pandas as pd
 
 from . import plots
 from .results import Sweep, parameter_importance, short_names
-from .runs import learning_curve, run_dirs
 
 STYLE = """
 body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -35,30 +34,7 @@ def _table(df: pd.DataFrame) -> str:
     return df.to_html(index=False, escape=True, border=0, na_rep="-")
 
 
-def _curves(views, how_many: int) -> tuple[list, list[str]]:
-    curves, notes = [], []
-    for view in views[:how_many]:
-        title = f"rank {view.rank}: job {view.job_id}"
-        if view.job_dir is None:
-            notes.append(f"job {view.job_id}: no learning curves, its files are gone")
-            continue
-        runs = {}
-        for run, dirs in run_dirs(view.job_dir).items():
-            curve = learning_curve(dirs)
-            if curve is None or curve.empty:
-                notes.append(f"job {view.job_id} run {run}: no rewards in "
-                             f"{dirs[-1].path / 'logs' / 'progress.csv'} (missing, empty, or "
-                             "no episode finished)")
-            else:
-                runs[run] = curve
-        if not run_dirs(view.job_dir):
-            notes.append(f"job {view.job_id}: no run directories (run_*) in {view.job_dir}")
-        if runs:
-            curves.append((title, runs))
-    return curves, notes
-
-
-def write_report(path, sweep: Sweep, views, curves: int, command: str | None,
+def write_report(path, sweep: Sweep, views, curve_data: list, command: str | None,
                  confirmed: pd.DataFrame | None, notes: list[str]) -> Path:
     """Write the report atomically and return its path."""
     from .confirm import confirmation_table
@@ -118,8 +94,6 @@ def write_report(path, sweep: Sweep, views, curves: int, command: str | None,
             parts.append(_img(plots.importance(scored), "parameter importance"))
         shown = importance.assign(importance=importance["importance"].round(3))
         parts.append(_table(shown))
-    curve_data, curve_notes = _curves(views, curves)
-    notes += curve_notes
     parts.append("<h2>Learning curves of the best jobs</h2>")
     if curve_data:
         parts.append(_img(plots.learning_curves(curve_data), "learning curves"))

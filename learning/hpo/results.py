@@ -67,6 +67,8 @@ class Sweep:
     params: list[str]
     jobs: pd.DataFrame
     metric_columns: list[str]
+    #: the jobs' flattened settings (param_choice.csv), as far as a job dir shows them
+    setting_columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     pending: list[tuple[int, Path]] = field(default_factory=list)
     number_of_samples: int | None = None
@@ -116,9 +118,10 @@ def _read_csv(path: Path, notes: list[str], **kwargs) -> pd.DataFrame | None:
         return None
 
 
-def _scan_job_dirs(root: Path, notes: list[str]) -> tuple[list[dict], list[tuple[int, Path]], set]:
-    """Rows (params + metrics) of job dirs that hold metrics.csv; dirs that do not."""
-    rows, pending, metric_names = [], [], set()
+def _scan_job_dirs(root: Path, notes: list[str]) -> tuple[list[dict], list, set, set]:
+    """Rows (params + metrics) of job dirs that hold metrics.csv; dirs that do not;
+    the metric names and the (flattened) setting names found."""
+    rows, pending, metric_names, setting_names = [], [], set(), set()
     candidates = []
     for sub, pattern in (("working_directories", JOB_DIR), ("best_jobs", BEST_JOB_DIR)):
         folder = root / sub
@@ -143,6 +146,7 @@ def _scan_job_dirs(root: Path, notes: list[str]) -> tuple[list[dict], list[tuple
             row.update(params.iloc[0].to_dict())
         elif settings_file.is_file():
             row.update(flatten(json.loads(settings_file.read_text())))
+        setting_names.update(row)
         if "id" not in row:
             job_id = _job_id_of_dir(job_dir)
             if job_id is None:
@@ -151,7 +155,7 @@ def _scan_job_dirs(root: Path, notes: list[str]) -> tuple[list[dict], list[tuple
         row.update(metrics.iloc[0].to_dict())
         metric_names.update(metrics.columns)
         rows.append(row)
-    return rows, pending, metric_names
+    return rows, pending, metric_names, setting_names
 
 
 def _job_id_of_dir(job_dir: Path) -> int | None:
@@ -228,7 +232,7 @@ def load_sweep(root: str | Path, metric: str | None = None, minimize: bool | Non
         df = _read_csv(all_data, notes, index_col=0)
         if df is not None:
             frames.append(df)
-    rows, pending, scanned_metrics = _scan_job_dirs(root, notes)
+    rows, pending, scanned_metrics, setting_columns = _scan_job_dirs(root, notes)
     metric_columns.update(scanned_metrics)
     known = set(frames[0]["id"]) if frames and "id" in frames[0] else set()
     extra = [r for r in rows if r["id"] not in known]
@@ -238,6 +242,13 @@ def load_sweep(root: str | Path, metric: str | None = None, minimize: bool | Non
     jobs = pd.concat(frames, ignore_index=True, sort=False) if frames else pd.DataFrame()
     finished_ids = set(jobs["id"]) if "id" in jobs else set()
     pending = sorted({(i, d) for i, d in pending if i not in finished_ids})
+    if pending:
+        notes.append(
+            f"job(s) {', '.join(str(i) for i, _ in pending)} started but have no metrics.csv: "
+            "still running, or failed (see job.log in "
+            f"{', '.join(str(d) for _, d in pending[:3])}{' ...' if len(pending) > 3 else ''}"
+            " and cluster_utils' job logs)"
+        )
 
     reduced = root / "reduced_data.csv"
     if not params and reduced.is_file():
@@ -304,6 +315,7 @@ def load_sweep(root: str | Path, metric: str | None = None, minimize: bool | Non
         params=params,
         jobs=jobs,
         metric_columns=sorted(str(c) for c in metric_columns if c in jobs.columns),
+        setting_columns=sorted(str(c) for c in setting_columns if c in jobs.columns),
         notes=notes,
         pending=pending,
         number_of_samples=number_of_samples,

@@ -1,0 +1,93 @@
+"""--confirm K --seeds N: a real cluster_utils grid search rerunning the top K settings."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from learning.hpo.results import format_value
+
+METRIC = "mean_eval_reward"
+LR, GAMMA = "config.rl_config.learning_rate", "config.rl_config.gamma"
+
+
+def top_settings(root, k: int) -> pd.DataFrame:
+    """The best job of each of the k best distinct settings (the optimizer may sample a
+    setting twice; a setting is confirmed once)."""
+    all_data = pd.read_csv(root / "all_data.csv", index_col=0)
+    ranked = all_data.sort_values([METRIC, "_id"], ascending=[False, True])
+    ranked.insert(0, "rank", range(1, len(ranked) + 1))
+    return ranked.drop_duplicates([LR, GAMMA]).head(k)
+
+
+def sweep_seeds(root) -> set[int]:
+    return {
+        run["seed"]
+        for state in root.glob("best_jobs/*/job_state.json")
+        for run in json.loads(state.read_text())["runs"]
+    }
+
+
+@pytest.mark.slow
+def test_confirm_reruns_the_top_settings_with_fresh_seeds(sweep_copy, inspect_cli):
+    top = top_settings(sweep_copy, 2)
+    code, out, err = inspect_cli(sweep_copy, "--confirm", 2, "--seeds", 2)
+    assert code == 0, err
+    assert "confirmation (2 fresh seeds per setting) of the top 2 setting(s)" in out
+
+    confirm = sweep_copy / "confirm"
+    confirmed = pd.read_csv(confirm / "all_data.csv", index_col=0)
+    assert len(confirmed) == 2
+    lines = out.split("confirmation (2 fresh seeds")[1].splitlines()[2:4]
+    used = sweep_seeds(sweep_copy)
+    for line, (_, original) in zip(lines, top.iterrows(), strict=True):
+        cells = line.split()
+        assert cells[:2] == [str(original["rank"]), str(original["_id"])]
+        match = confirmed[
+            (confirmed[LR] == original[LR]) & (confirmed[GAMMA] == original[GAMMA])
+        ]
+        assert len(match) == 1
+        job = match.iloc[0]
+        assert format_value(job[METRIC]) in cells and format_value(original[METRIC]) in cells
+        state = json.loads((confirm / "working_directories" / str(job["_id"])
+                            / "job_state.json").read_text())
+        seeds = [run["seed"] for run in state["runs"]]
+        assert len(seeds) == 2 and not used.intersection(seeds)
+        assert [format_value(r["score"]["eval_reward"]) for r in state["runs"]] == cells[-3:-1]
+    assert "The sweep's winner (job" in out
+    page = (sweep_copy / "report.html").read_text()
+    assert "Confirmation with fresh seeds" in page and 'alt="confirmation"' in page
+
+    # inspecting again shows the confirmation without rerunning it
+    code, again, err = inspect_cli(sweep_copy, "--no-report")
+    assert code == 0 and "confirmation (2 fresh seeds per setting)" in again
+    # a second --confirm refuses rather than letting cluster_utils prompt
+    code, _, err = inspect_cli(sweep_copy, "--confirm", 2, "--seeds", 2, "--no-report")
+    assert code == 1 and f"{confirm} exists from an earlier confirmation" in err
+
+    # the confirmation folder is a grid search's results: the command reads those too
+    code, grid, err = inspect_cli(confirm, "--no-report")
+    assert code == 0, err
+    assert f"{confirm}: GRID_SEARCH, finished; 2 job(s) reported" in grid
+
+
+@pytest.mark.slow
+def test_confirm_write_only_writes_a_cluster_ready_grid_search(sweep_copy, inspect_cli):
+    code, out, err = inspect_cli(sweep_copy, "--confirm", 2, "--seeds", 3,
+                                 "--confirm-write-only", "--no-report")
+    assert code == 0, err
+    config_file = sweep_copy / "confirm_grid_search.json"
+    assert f"python -m cluster_utils.grid_search {config_file}" in out
+    assert not (sweep_copy / "confirm").exists()
+    config = json.loads(config_file.read_text())
+    fixed = config["fixed_params"]
+    assert fixed["learning_runs_per_job"] == 3
+    assert isinstance(fixed["config.rl_common_config.random_seed"], int)
+    assert fixed["config.rl_config.num_timesteps"] == 128  # the sweep's fixed params
+    (grid,) = config["hyperparam_list"]
+    top = top_settings(sweep_copy, 2)
+    expected = [[row[p] for p in grid["param"]] for _, row in top.iterrows()]
+    assert set(grid["param"]) >= {LR, GAMMA}
+    assert grid["values"] == expected
