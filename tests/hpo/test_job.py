@@ -9,6 +9,9 @@ from __future__ import annotations
 import csv
 import json
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from hpo_helpers import LearnerSignaller, job_settings, read_state, write_settings
@@ -127,7 +130,7 @@ def test_learner_config_error_is_not_retried(tmp_path):
 
 def test_sigterm_saves_the_model_and_the_next_job_continues(tmp_path):
     working_dir = tmp_path / "job"
-    params = dict(learning_runs_per_job=1, config__rl_config__num_timesteps=4096)
+    params = dict(learning_runs_per_job=1, config__rl_config__num_timesteps=1024)
     with LearnerSignaller(working_dir, signal.SIGTERM, when="logs/progress.csv",
                           to_job=True) as signaller:
         code, _ = run_job(tmp_path, **params)
@@ -137,15 +140,15 @@ def test_sigterm_saves_the_model_and_the_next_job_continues(tmp_path):
     first = state["runs"][0]["attempts"][0]
     assert first["outcome"] == "interrupted" and first["model_saved"]
     partial = first["timesteps"]
-    assert 0 < partial < 4096
+    assert 0 < partial < 1024
     assert state["segments"][0]["outcome"] == "resume"
 
     assert main(["run_learning.py", str(tmp_path / "settings.json")]) == 0
     second = read_state(working_dir)["runs"][0]["attempts"][1]
     assert second["dir"] == "run_0.0-1" and second["outcome"] == "ok"
-    assert second["num_timesteps"] == 4096 - partial
+    assert second["num_timesteps"] == 1024 - partial
     assert second["load_path"] == "../run_0.0-0/model.zip"
-    assert 4096 <= run_info(working_dir, "run_0.0-1")["num_timesteps"] < 4096 + 32
+    assert 1024 <= run_info(working_dir, "run_0.0-1")["num_timesteps"] < 1024 + 32
 
 
 def test_rerun_of_a_finished_job_dir_starts_fresh_elsewhere(tmp_path):
@@ -160,3 +163,39 @@ def test_rerun_of_a_finished_job_dir_starts_fresh_elsewhere(tmp_path):
     assert read_state(rerun)["status"] == "finished"
     assert json.loads((rerun / "settings.json").read_text())["working_dir"] == str(rerun)
     assert len(read_state(copy)["runs"][0]["attempts"]) == 1  # the record is untouched
+
+
+def test_job_killed_mid_training_is_settled_by_the_next_job(tmp_path):
+    """SIGKILL to the job itself: its learner gets SIGTERM (parent-death signal), saves
+    the model; the next job waits for that learner, records the partial model, goes on."""
+    working_dir = tmp_path / "job"
+    settings = job_settings(working_dir, learning_runs_per_job=1,
+                            config__rl_config__num_timesteps=1024)
+    settings_file = write_settings(tmp_path / "settings.json", settings)
+    job = subprocess.Popen([sys.executable, "run_learning.py", str(settings_file)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                in_flight = read_state(working_dir).get("in_flight")
+            except (OSError, ValueError):
+                in_flight = None
+            if in_flight and in_flight.get("pid") and (
+                working_dir / in_flight["dir"] / "logs" / "progress.csv"
+            ).exists():
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the learner did not start training")
+        job.send_signal(signal.SIGKILL)
+    finally:
+        job.wait()
+    assert read_state(working_dir)["in_flight"]["dir"] == "run_0.0-0"
+
+    assert main(["run_learning.py", str(settings_file)]) == 0
+    attempts = read_state(working_dir)["runs"][0]["attempts"]
+    assert [(a["dir"], a["outcome"]) for a in attempts] == [
+        ("run_0.0-0", "interrupted"), ("run_0.0-1", "ok")]
+    assert attempts[0]["model_saved"] and attempts[1]["load_path"] == "../run_0.0-0/model.zip"
+    assert 1024 <= run_info(working_dir, "run_0.0-1")["num_timesteps"] < 1024 + 32
