@@ -133,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
 
         gif = args.render_output or sweep.root / "best_policy.gif"
         try:
-            render_best(best.job_dir, gif, sweep.metric)
-            print(f"\nrendered the best job's final policy: {display_path(gif)}")
+            gif, backend, failures = render_best(best.job_dir, gif, sweep.metric)
+            print(f"\nrendered the best job's final policy (MUJOCO_GL={backend}): "
+                  f"{display_path(gif)}")
+            notes += [f"rendering fell back: {failure}" for failure in failures]
         except RenderError as e:
             print(f"error: --render: {e}", file=sys.stderr)
             gif, exit_code = None, 1
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         from .report import write_report
 
         path = args.report or sweep.root / "report.html"
-        write_report(path, sweep, views[: args.top], curves, command, confirmed, notes)
+        write_report(path, sweep, views[: args.top], curves, command, confirmed, notes, gif)
         print(f"\nreport: {display_path(path)}")
     return exit_code
 

@@ -63,14 +63,18 @@ def pick_run(job_dir: Path, metric: str | None = None) -> tuple[Path, Path]:
 
 
 def render_best(job_dir: Path | None, output: Path, metric: str | None = None,
-                max_steps: int = MAX_STEPS) -> Path:
-    """Render the job's final policy to ``output`` (GIF), trying the GL backends in turn."""
+                max_steps: int = MAX_STEPS, backends: tuple[str, ...] = BACKENDS,
+                ) -> tuple[Path, str, list[str]]:
+    """Render the job's final policy to ``output`` (GIF), trying the GL backends in turn.
+
+    Returns the output, the backend that worked and why the ones before it failed.
+    """
     if job_dir is None:
         raise RenderError("the best job's files are gone; nothing to render")
     model, configs = pick_run(Path(job_dir), metric)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    backends = list(BACKENDS)
+    backends = list(backends)
     if os.environ.get("MUJOCO_GL") in backends:
         backends.remove(os.environ["MUJOCO_GL"])
         backends.insert(0, os.environ["MUJOCO_GL"])
@@ -83,7 +87,7 @@ def render_best(job_dir: Path | None, output: Path, metric: str | None = None,
             env=env, capture_output=True, text=True, check=False,
         )
         if result.returncode == 0 and output.is_file():
-            return output
+            return output, backend, errors
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
         errors.append(f"MUJOCO_GL={backend}: exit {result.returncode}: {' | '.join(tail)}")
     raise RenderError("rendering failed with every backend: " + "; ".join(errors))

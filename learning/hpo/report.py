@@ -35,8 +35,9 @@ def _table(df: pd.DataFrame) -> str:
 
 
 def write_report(path, sweep: Sweep, views, curve_data: list, command: str | None,
-                 confirmed: pd.DataFrame | None, notes: list[str]) -> Path:
-    """Write the report atomically and return its path."""
+                 confirmed: pd.DataFrame | None, notes: list[str],
+                 gif: Path | None = None) -> Path:
+    """Write the report atomically and return its path (``gif``: embed this episode)."""
     from .confirm import confirmation_table
     from .ranking import configs_folder, ranked_table
 
@@ -66,6 +67,10 @@ def write_report(path, sweep: Sweep, views, curve_data: list, command: str | Non
                          f"<code>{html.escape(str(folder.resolve()))}</code>")
         parts.append("</p>")
 
+    if gif is not None and Path(gif).is_file():
+        data = base64.b64encode(Path(gif).read_bytes()).decode("ascii")
+        parts.append(f"<h2>An episode of the best job's final policy</h2><p>{html.escape(str(gif))}"
+                     f'</p><img alt="best policy episode" src="data:image/gif;base64,{data}">')
     if confirmed is not None:
         parts.append("<h2>Confirmation with fresh seeds</h2>")
         parts.append(_table(confirmation_table(sweep, confirmed)))

@@ -193,52 +193,61 @@ def resolve_job_dir(root: Path, job_id: int, working_dir: str | float | None) ->
     return None
 
 
-def load_sweep(root: str | Path, metric: str | None = None, minimize: bool | None = None) -> Sweep:
-    """Read one optimization (``results_dir/<optimization_procedure_name>``)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ResultsError(f"{root}: no such directory")
-    if not any((root / m).exists() for m in MARKERS):
-        raise ResultsError(
-            f"{root} is not a cluster_utils results directory: it holds none of "
-            f"{', '.join(MARKERS)}. Pass results_dir/<optimization_procedure_name>, "
-            "the folder cluster_utils printed as 'Results are stored in ...'."
-        )
-    notes: list[str] = []
-    run_type = "UNKNOWN"
+@dataclass
+class _Recorded:
+    """What cluster_utils recorded about the optimization itself (all optional)."""
+
+    run_type: str = "UNKNOWN"
+    params: list[str] = field(default_factory=list)
+    metric: str | None = None
+    minimize: bool | None = None
+    number_of_samples: int | None = None
+    metric_columns: set = field(default_factory=set)
+    grid_search_done: bool = False
+
+
+def _read_recorded(root: Path, notes: list[str]) -> _Recorded:
+    rec = _Recorded()
     if (root / "metadata.json").is_file():
         try:
-            run_type = json.loads((root / "metadata.json").read_text()).get("run_type", run_type)
+            rec.run_type = json.loads((root / "metadata.json").read_text()).get(
+                "run_type", rec.run_type)
         except (json.JSONDecodeError, AttributeError) as e:
             notes.append(f"{root / 'metadata.json'}: unreadable ({e})")
-
-    params: list[str] = []
-    metric_columns: set = set()
-    pickled_metric, pickled_minimize, number_of_samples = None, None, None
-    status = _read_pickle(root / "status.pickle", notes)
+    status = _read_pickle(root / "status.pickle", notes)  # hp_optimization, per iteration
     if status is not None:
-        pickled_metric = getattr(status, "metric_to_optimize", None)
-        pickled_minimize = getattr(status, "minimize", None)
-        params = _flatten_names(getattr(status, "params", []))
-        number_of_samples = getattr(status, "number_of_samples", None)
-    report_data = _read_pickle(root / "report_data.pickle", notes)
+        rec.metric = getattr(status, "metric_to_optimize", None)
+        rec.minimize = getattr(status, "minimize", None)
+        rec.params = _flatten_names(getattr(status, "params", []))
+        rec.number_of_samples = getattr(status, "number_of_samples", None)
+    report_data = _read_pickle(root / "report_data.pickle", notes)  # grid_search, at the end
     if isinstance(report_data, dict) and "params" in report_data:
-        params = params or _flatten_names(report_data["params"])
-        metric_columns.update(report_data.get("metrics") or ())
+        rec.params = rec.params or _flatten_names(report_data["params"])
+        rec.metric_columns.update(report_data.get("metrics") or ())
+        rec.grid_search_done = True
+    reduced = root / "reduced_data.csv"
+    if not rec.params and reduced.is_file():
+        df = _read_csv(reduced, notes, index_col=0)
+        if df is not None:
+            stds = [c for c in df.columns if f"{c}__std" in df.columns]
+            rec.params = [c for c in df.columns if c != "job_restarts" and c not in stds
+                          and not c.endswith("__std")]
+            rec.metric = rec.metric or (stds[0] if stds else None)
+    return rec
 
+
+def _collect_jobs(root: Path, notes: list[str]) -> tuple[pd.DataFrame, list, set, set]:
+    """all_data.csv plus the finished jobs it does not hold yet (a running optimization)."""
     frames = []
-    all_data = root / "all_data.csv"
-    if all_data.is_file():
-        df = _read_csv(all_data, notes, index_col=0)
+    if (root / "all_data.csv").is_file():
+        df = _read_csv(root / "all_data.csv", notes, index_col=0)
         if df is not None:
             frames.append(df)
-    rows, pending, scanned_metrics, setting_columns = _scan_job_dirs(root, notes)
-    metric_columns.update(scanned_metrics)
+    rows, pending, metric_names, setting_names = _scan_job_dirs(root, notes)
     known = set(frames[0]["id"]) if frames and "id" in frames[0] else set()
-    extra = [r for r in rows if r["id"] not in known]
-    extra = list({r["id"]: r for r in extra}.values())  # a job in both dirs counts once
+    extra = {r["id"]: r for r in rows if r["id"] not in known}  # a job in both dirs: once
     if extra:
-        frames.append(pd.DataFrame(extra))
+        frames.append(pd.DataFrame(list(extra.values())))
     jobs = pd.concat(frames, ignore_index=True, sort=False) if frames else pd.DataFrame()
     finished_ids = set(jobs["id"]) if "id" in jobs else set()
     pending = sorted({(i, d) for i, d in pending if i not in finished_ids})
@@ -249,41 +258,11 @@ def load_sweep(root: str | Path, metric: str | None = None, minimize: bool | Non
             f"{', '.join(str(d) for _, d in pending[:3])}{' ...' if len(pending) > 3 else ''}"
             " and cluster_utils' job logs)"
         )
+    return jobs, pending, metric_names, setting_names
 
-    reduced = root / "reduced_data.csv"
-    if not params and reduced.is_file():
-        df = _read_csv(reduced, notes, index_col=0)
-        if df is not None:
-            params = [
-                c for c in df.columns if c != "job_restarts" and not c.endswith("__std")
-                and f"{c}__std" not in df.columns
-            ]
-            pickled_metric = pickled_metric or next(
-                (c for c in df.columns if f"{c}__std" in df.columns), None
-            )
 
-    if jobs.empty:
-        raise ResultsError(
-            f"{root}: no job has reported metrics yet (no all_data.csv and no "
-            "working_directories/*/metrics.csv)"
-            + (f"; {len(pending)} job(s) started" if pending else "")
-            + ". Wait for the first jobs to finish, or look at the jobs' logs in "
-            "~/.cache/cluster_utils/<name>-<time>-jobs/ if they failed."
-        )
-    if not metric_columns:
-        metric_columns = {c for c in jobs.columns if c not in params and c not in BOOKKEEPING}
-    if not params:
-        params = _varied_params(jobs, metric_columns)
-        notes.append(
-            "optimized parameters not recorded by cluster_utils (yet); showing the "
-            f"parameters that differ between jobs: {', '.join(params) or 'none'}"
-        )
-    params = [p for p in params if p in jobs.columns]
-
-    metric = _choose_metric(root, jobs, metric, pickled_metric, metric_columns)
-    if minimize is None:
-        minimize = bool(pickled_minimize) if pickled_minimize is not None else False
-
+def _rank(root: Path, jobs: pd.DataFrame, metric: str, minimize: bool,
+          notes: list[str]) -> pd.DataFrame:
     jobs["job_id"] = jobs["id"].astype(int)
     working_dirs = jobs["working_dir"] if "working_dir" in jobs else [None] * len(jobs)
     jobs["job_dir"] = [
@@ -293,23 +272,64 @@ def load_sweep(root: str | Path, metric: str | None = None, minimize: bool | Non
     jobs[metric] = pd.to_numeric(jobs[metric], errors="coerce")
     missing = jobs[jobs[metric].isna()]["job_id"].tolist()
     if missing:
-        notes.append(
-            f"job(s) {', '.join(map(str, missing))} reported no value for {metric}; "
-            "ranked last"
-        )
+        notes.append(f"job(s) {', '.join(map(str, missing))} reported no value for {metric}; "
+                     "ranked last")
     jobs = jobs.sort_values(
         [metric, "job_id"], ascending=[minimize, True], na_position="last"
     ).reset_index(drop=True)
     jobs.insert(0, "rank", range(1, len(jobs) + 1))
+    return jobs
 
+
+def load_sweep(root: str | Path, metric: str | None = None, minimize: bool | None = None) -> Sweep:
+    """Read one optimization (``results_dir/<optimization_procedure_name>``).
+
+    ``metric``/``minimize`` override what the optimization used (grid searches record
+    neither: the default is the first of DEFAULT_METRICS the jobs reported, maximized).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ResultsError(f"{root}: no such directory")
+    if not any((root / m).exists() for m in MARKERS):
+        raise ResultsError(
+            f"{root} is not a cluster_utils results directory: it holds none of "
+            f"{', '.join(MARKERS)}. Pass results_dir/<optimization_procedure_name>, "
+            "the folder cluster_utils printed as 'Results are stored in ...'."
+        )
+    notes: list[str] = []
+    rec = _read_recorded(root, notes)
+    jobs, pending, metric_names, setting_columns = _collect_jobs(root, notes)
+    if jobs.empty:
+        raise ResultsError(
+            f"{root}: no job has reported metrics yet (no all_data.csv and no "
+            "working_directories/*/metrics.csv)"
+            + (f"; {len(pending)} job(s) started" if pending else "")
+            + ". Wait for the first jobs to finish, or look at the jobs' logs in "
+            "~/.cache/cluster_utils/<name>-<time>-jobs/ if they failed."
+        )
+    metric_columns = rec.metric_columns | metric_names
+    if not metric_columns:
+        metric_columns = {c for c in jobs.columns if c not in rec.params and c not in BOOKKEEPING}
+    params = rec.params
+    if not params:
+        params = _varied_params(jobs, metric_columns)
+        notes.append(
+            "optimized parameters not recorded by cluster_utils (yet); showing the "
+            f"parameters that differ between jobs: {', '.join(params) or 'none'}"
+        )
+    params = [p for p in params if p in jobs.columns]
+    metric = _choose_metric(root, jobs, metric, rec.metric, metric_columns)
+    if minimize is None:
+        minimize = bool(rec.minimize) if rec.minimize is not None else False
+    jobs = _rank(root, jobs, metric, minimize, notes)
     finished = None
-    if run_type == "GRID_SEARCH":
-        finished = report_data is not None
-    elif number_of_samples is not None:
-        finished = len(jobs) >= number_of_samples and not pending
+    if rec.run_type == "GRID_SEARCH":
+        finished = rec.grid_search_done
+    elif rec.number_of_samples is not None:
+        finished = len(jobs) >= rec.number_of_samples and not pending
     return Sweep(
         root=root,
-        run_type=run_type,
+        run_type=rec.run_type,
         metric=metric,
         minimize=minimize,
         params=params,
@@ -318,7 +338,7 @@ def load_sweep(root: str | Path, metric: str | None = None, minimize: bool | Non
         setting_columns=sorted(str(c) for c in setting_columns if c in jobs.columns),
         notes=notes,
         pending=pending,
-        number_of_samples=number_of_samples,
+        number_of_samples=rec.number_of_samples,
         finished=finished,
     )
 
