@@ -232,6 +232,8 @@ def apply_overrides(
     merged = {role: copy.deepcopy(content) for role, (_, content) in templates.items()}
     for address, value in overrides.items():
         name = f"config.{address}"
+        if type(value).__module__ == "numpy" and hasattr(value, "item"):
+            value = value.item()  # a numpy scalar from a cluster_utils distribution
         parts = parse_address(address)
         role = parts[0]
         if role not in templates:

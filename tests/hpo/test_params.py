@@ -188,28 +188,44 @@ REPO = Path(__file__).resolve().parents[2]
 SHIPPED = ["ppo.json", "ppo_local.json", "sac.json", "grid_search.json"]
 
 
-def _samples(hp_config):
-    """Settings at the bounds / options of every optimized parameter of an hp_optim file."""
-    if "optimized_params" in hp_config:
-        choices = {
-            p["param"]: p.get("bounds") or p.get("options") for p in hp_config["optimized_params"]
-        }
+def _cluster_utils_settings(name):
+    """Job settings as cluster_utils builds them from a shipped hp_optim file (its own
+    parser, CLI override, distributions / grid, and merge with fixed_params)."""
+    import argparse
+    import copy
+
+    from cluster_utils.hp_optimization import get_distribution
+    from cluster_utils.server.settings import read_main_script_params_from_args
+    from cluster_utils.server.utils import (
+        distribution_list_sampler,
+        hyperparam_dict_product,
+        process_other_params,
+        update_recursive,
+    )
+
+    args = argparse.Namespace(settings_file=REPO / "hp_optim" / name,
+                              settings=['optimization_procedure_name="lttfs_2026-11-21"'])
+    params = read_main_script_params_from_args(args)
+    assert params.optimization_procedure_name == "lttfs_2026-11-21"
+    if "optimized_params" in params:
+        distributions = [get_distribution(**item) for item in params.optimized_params]
+        # like the optimizer's ask(): one sample per call
+        samples = [next(distribution_list_sampler(distributions, 1)) for _ in range(20)]
     else:
-        choices = {p["param"]: p["values"] for p in hp_config["hyperparam_list"]}
-    for index in (0, -1):
-        yield {**hp_config["fixed_params"], **{k: v[index] for k, v in choices.items()}}
+        distributions = None
+        grid = {item["param"]: list(item["values"]) for item in params.hyperparam_list}
+        samples = list(hyperparam_dict_product(grid))
+    fixed = process_other_params(params.fixed_params, None, distributions)
+    return [update_recursive(copy.deepcopy(sample), fixed) for sample in samples]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_hp_optim_configs_address_existing_keys(name):
-    hp_config = json.loads((REPO / "hp_optim" / name).read_text())
-    assert "/home/" not in json.dumps(hp_config) and "/work/" not in json.dumps(hp_config)
-    for flat in _samples(hp_config):
-        settings = {"config": {}}
-        for key, value in flat.items():
-            if key.startswith("config."):
-                settings["config"][key[len("config."):]] = value
+    text = (REPO / "hp_optim" / name).read_text()
+    assert "/home/" not in text and "/work/" not in text and "~" not in text
+    for settings in _cluster_utils_settings(name):
         templates_value, overrides = collect_overrides(settings)
+        assert overrides
         templates = load_templates(resolve_templates_path(templates_value, cwd=REPO))
         merged = apply_overrides(templates, overrides)
         assert set(merged) == set(ROLES)
