@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,5 +106,8 @@ def test_optimization_runs_every_chunk_as_a_slurm_job(slurm_cluster, run_optimiz
                 for name in ("model.zip", "command.txt", "config/config.json",
                              "logs/progress.csv", "logs/evaluation.json", "logs/run_info.json"):
                     assert (run_dir / name).is_file(), f"{run_dir}/{name} missing"
+                info = json.loads((run_dir / "logs" / "run_info.json").read_text())
+                # srun python3 ran in this virtual environment (virtual_env_path override)
+                assert Path(info["command"][0]).parent == Path(sys.executable).parent, info
             final = json.loads((folder / attempts[-1]["dir"] / "logs/evaluation.json").read_text())
             assert final["num_timesteps"] == ITERATIONS * TIMESTEPS_PER_ITERATION

@@ -10,14 +10,21 @@ continues from the saved model with the remaining timesteps.
 
 Timing (measured on the test cluster): slurmctld checks time limits every 30 s and
 sends the warning at the first check that falls less than 30 s before the warning
-time, so the signal arrives 10-40 s after a job starts.  A resumed job can be warned
-again if its remaining training outlasts that window; every job makes progress, so the
-chain ends, and the test checks the timesteps of all its pieces.
+time, so the signal arrives 10-40 s after a job starts.  The training is sized to
+take ~55 s on this machine now (a short calibration run of the same learner on one
+CPU measures its speed first), so the first job is always warned while it trains,
+whatever the machine's speed.  A resumed job can be warned again if its remaining
+training outlasts its window; every job makes progress, so the chain ends, and the
+test checks the timesteps of all its pieces.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,12 +34,43 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 PROCEDURE = "slurm_timeout_test"
 N_STEPS = 256
-# Must take longer than the warning window (40 s after the job starts): ~65 s of PPO
-# at ~2000 steps/s on one idle core of the reference machine (~1000 under load).
-TIMESTEPS = 512 * N_STEPS
+PPO = {"n_steps": N_STEPS, "batch_size": 64, "n_epochs": 2}
+CALIBRATION_TIMESTEPS = 32 * N_STEPS
+# The warning comes at most 40 s after a job starts; training starts a few seconds in.
+TRAINING_SECONDS = 55
 
 
-def timeout_settings() -> dict:
+def learner_speed(folder: Path) -> float:
+    """Timesteps per second of the test's PPO settings on one CPU of this machine, now.
+
+    Runs the learner (python -m learning) on the templates of hp_optim/ppo_slurm.json
+    with CALIBRATION_TIMESTEPS; its run_info.json wall time covers set-up, training and
+    evaluation (not the imports), so this errs on the slow side: longer training.
+    """
+    templates = REPO / "hp_optim" / "config_templates_ppo.json"
+    roles = {role: (templates.parent / path).resolve()
+             for role, path in json.loads(templates.read_text()).items()}
+    rl_config = json.loads(roles["rl_config"].read_text())
+    rl_config.update(PPO, num_timesteps=CALIBRATION_TIMESTEPS, log_path="logs",
+                     save_path="model.zip", load_path="")
+    common = json.loads(roles["rl_common_config"].read_text())
+    common.update(evaluation_episodes=2)
+    folder.mkdir()
+    (folder / "rl_config.json").write_text(json.dumps(rl_config))
+    (folder / "rl_common_config.json").write_text(json.dumps(common))
+    roles.update(rl_config="rl_config.json", rl_common_config="rl_common_config.json")
+    (folder / "config.json").write_text(json.dumps({k: str(v) for k, v in roles.items()}))
+    cpu = min(os.sched_getaffinity(0))  # one CPU, like a Slurm job with request_cpus 1
+    subprocess.run(
+        [sys.executable, "-m", "learning", "config.json"], cwd=folder, check=True,
+        capture_output=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)),
+        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+    )
+    info = json.loads((folder / "logs" / "run_info.json").read_text())
+    return info["num_timesteps"] / info["wall_time_s"]
+
+
+def timeout_settings(timesteps: int) -> dict:
     settings = json.loads((REPO / "hp_optim" / "ppo_slurm.json").read_text())
     settings["optimization_procedure_name"] = PROCEDURE
     settings["optimization_setting"].update(number_of_samples=1, n_jobs_per_iteration=1)
@@ -44,18 +82,21 @@ def timeout_settings() -> dict:
         "learning_runs_per_job": 1,
         "training_iterations": 1,
         "max_attempts": 1,  # an attempt that fails (not interrupted) fails the test
-        "config.rl_config.num_timesteps": TIMESTEPS,
-        "config.rl_config.n_steps": N_STEPS,
-        "config.rl_config.batch_size": 64,
-        "config.rl_config.n_epochs": 2,
+        "config.rl_config.num_timesteps": timesteps,
+        **{f"config.rl_config.{key}": value for key, value in PPO.items()},
         "config.rl_common_config.evaluation_episodes": 2,
     })
     return settings
 
 
-def test_timeout_signal_saves_model_and_next_job_finishes(slurm_cluster, run_optimization):
-    run = run_optimization(timeout_settings(), timeout=420)
-    print(f"cluster_utils on Slurm: {run.seconds:.1f} s")
+def test_timeout_signal_saves_model_and_next_job_finishes(
+    slurm_cluster, run_optimization, tmp_path
+):
+    speed = learner_speed(tmp_path / "calibration")
+    timesteps = max(64, math.ceil(speed * TRAINING_SECONDS / N_STEPS)) * N_STEPS
+    run = run_optimization(timeout_settings(timesteps), timeout=420)
+    print(f"learner: {speed:.0f} timesteps/s, {timesteps} timesteps;"
+          f" cluster_utils on Slurm: {run.seconds:.1f} s")
     assert run.returncode == 0, run.explain()
 
     # several Slurm jobs, none killed at its time limit: each warned one exited for resume
@@ -86,7 +127,7 @@ def test_timeout_signal_saves_model_and_next_job_finishes(slurm_cluster, run_opt
     # the pieces add up: each learner continued from the model the previous one saved
     done = 0
     for attempt in attempts:
-        assert attempt["num_timesteps"] == TIMESTEPS - done, attempt
+        assert attempt["num_timesteps"] == timesteps - done, attempt
         if done:
             assert attempt["load_path"], attempt
         if not (attempt["model_saved"] or attempt["outcome"] == "ok"):
@@ -95,9 +136,9 @@ def test_timeout_signal_saves_model_and_next_job_finishes(slurm_cluster, run_opt
         assert info["num_timesteps_start"] == done, (attempt["dir"], info)
         assert info["num_timesteps"] > done, (attempt["dir"], info)
         done = info["num_timesteps"]
-    assert saved[0]["timesteps"] < TIMESTEPS  # really stopped early
+    assert saved[0]["timesteps"] < timesteps  # really stopped early
     evaluation = json.loads(
         (folder / attempts[-1]["dir"] / "logs" / "evaluation.json").read_text()
     )
     # PPO trains whole rollouts, so a continuation can end up to one rollout past the target
-    assert TIMESTEPS <= evaluation["num_timesteps"] == done < TIMESTEPS + N_STEPS
+    assert timesteps <= evaluation["num_timesteps"] == done < timesteps + N_STEPS
