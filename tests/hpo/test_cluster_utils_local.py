@@ -88,6 +88,11 @@ def test_hp_optimization_local(tmp_path):
     for row in rows:
         assert row["mean_eval_reward"] not in ("", "nan")
         assert row["failed_attempts"] == "0.0"
+    log = (result_dir / "cluster_run.log").read_text()
+    for job_id in (0, 1):  # progress, early results (kill_bad_jobs_early), resume
+        assert f"Job {job_id} announced it is 50% done." in log
+        assert f"Job {job_id} currently has mean_eval_reward=" in log
+        assert f"Job {job_id} exited to be resumed." in log
     best = sorted((result_dir / "best_jobs").iterdir())
     assert len(best) == 2
     for job_dir in best:
