@@ -142,11 +142,14 @@ def _set(data, dotted, value):
     *parents, last = dotted.split(".")
     for part in parents:
         data = data[part]
-    if ":" in last:
-        name, index = last.split(":")
-        data[name][int(index)] = value
-    else:
-        data[last] = value
+    name, *indexes = last.split(":")
+    if not indexes:
+        data[name] = value
+        return
+    data = data[name]
+    for index in indexes[:-1]:
+        data = data[int(index)]
+    data[int(indexes[-1])] = value
 
 
 @pytest.mark.parametrize(
@@ -212,6 +215,25 @@ def test_world_boundaries_min_below_max(config_dir):
     edit(config_dir / "hysr.json", lambda d: _set(d, "world_boundaries.min:1", 100.0))
     error = config_error(config_dir)
     assert error.key == "world_boundaries.min:1" and error.valid == "min < max"
+
+
+def test_pressures_within_muscle_limits(config_dir):
+    pam = json.loads((config_dir / "pam.json").read_text())
+    too_high = pam["max_pressures"][2] + 1.0
+    edit(config_dir / "hysr.json", lambda d: _set(d, "starting_pressures:1:0", too_high))
+    error = config_error(config_dir)
+    assert error.file.endswith("hysr.json") and error.key == "starting_pressures:1:0"
+    assert "min_pressures/max_pressures" in error.valid
+    shutil.copy(REPO / "config" / "hysr.json", config_dir / "hysr.json")
+    edit(config_dir / "pam.json", lambda d: _set(d, "min_pressures:3", d["max_pressures"][3] + 1))
+    error = config_error(config_dir)
+    assert (error.key, error.valid) == ("min_pressures:3", "min < max")
+
+
+def test_launch_ranges_min_not_above_max(config_dir):
+    edit(config_dir / "hysr.json", lambda d: _set(d, "ball_launch_velocity_min:1", 50.0))
+    error = config_error(config_dir)
+    assert error.key == "ball_launch_velocity_min:1" and error.valid == "min <= max"
 
 
 def test_sac_specific_values(config_dir):
