@@ -79,6 +79,7 @@ def metric_vs_params(jobs: pd.DataFrame, params: list[str], labels: list[str],
             ax.set_xscale("log")
         elif numeric:
             ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+        ax.tick_params(axis="x", which="both", labelrotation=30, labelsize=8)
         ax.set_xlabel(label)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
