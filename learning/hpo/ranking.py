@@ -143,8 +143,7 @@ def learning_curves(views: list[JobView], how_many: int) -> tuple[list, list[str
     curves, notes = [], []
     for view in views[:how_many]:
         title = f"rank {view.rank}: job {view.job_id}"
-        if view.job_dir is None:
-            notes.append(f"job {view.job_id}: no learning curves, its files are gone")
+        if view.job_dir is None:  # job_notes says so already
             continue
         runs = {}
         for run, dirs in run_dirs(view.job_dir).items():

@@ -38,7 +38,7 @@ def write_report(path, sweep: Sweep, views, curve_data: list, command: str | Non
                  confirmed: pd.DataFrame | None, notes: list[str],
                  gif: Path | None = None) -> Path:
     """Write the report atomically and return its path (``gif``: embed this episode)."""
-    from .confirm import confirmation_table
+    from .confirm import confirmation_table, verdict
     from .ranking import configs_folder, ranked_table
 
     path = Path(path)
@@ -63,8 +63,9 @@ def write_report(path, sweep: Sweep, views, curve_data: list, command: str | Non
         parts.append(f"<p>Job folder: <code>{html.escape(str(best.job_dir.resolve()))}"
                      "</code>; settings.json there holds the job's parameters.")
         if folder is not None:
-            parts.append(f" Merged configs, command and model of its first run: "
-                         f"<code>{html.escape(str(folder.resolve()))}</code>")
+            parts.append(f" Merged configs of its first run: "
+                         f"<code>{html.escape(str(folder.resolve()))}</code> (command.txt, "
+                         "model.zip and logs/ are beside it).")
         parts.append("</p>")
 
     if gif is not None and Path(gif).is_file():
@@ -74,6 +75,7 @@ def write_report(path, sweep: Sweep, views, curve_data: list, command: str | Non
     if confirmed is not None:
         parts.append("<h2>Confirmation with fresh seeds</h2>")
         parts.append(_table(confirmation_table(sweep, confirmed)))
+        parts.append(f"<p>{html.escape(verdict(confirmed))}</p>")
         parts.append(_img(plots.confirmation(confirmed, sweep.metric), "confirmation"))
 
     std = sweep.std_column
