@@ -36,7 +36,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import math
 import os
 import secrets
 import shutil
@@ -50,17 +49,7 @@ from cluster_utils import client
 from cluster_utils.client import submission_state
 
 from learning.hpo import metrics as hpo_metrics
-from learning.hpo.learner import (
-    EXIT_CONFIG,
-    EXIT_DIVERGED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    STDERR_FILE,
-    LearnerExit,
-    SignalForwarder,
-    run_learner,
-    stop_orphan,
-)
+from learning.hpo.learner import SignalForwarder, run_learner, stop_orphan
 from learning.hpo.params import (
     PROJECT_DIR,
     ROLES,
@@ -77,8 +66,8 @@ KNOWN_SETTINGS = ("config", "working_dir", "id", *OPTION_DEFAULTS)
 EXIT_RESUME = 3  # cluster_utils' RETURN_CODE_FOR_RESUME
 LOG_FILE = "job.log"
 RUN_CONFIG_DIR = "config"
-LOG_DIR = "logs"
-MODEL_FILE = "model.zip"
+LOG_DIR = hpo_metrics.LOG_DIR
+MODEL_FILE = hpo_metrics.MODEL_FILE
 
 
 class JobFailed(RuntimeError):
@@ -426,7 +415,8 @@ class Job:
             exit_code=result.exit_code,
             signal=result.signal,
         )
-        self._apply(run, record, classify(run_dir, result, self.forwarder.received is not None))
+        stopping = self.forwarder.received is not None
+        self._apply(run, record, hpo_metrics.classify(run_dir, result, stopping))
 
     def _reconcile_in_flight(self) -> None:
         """Settle an attempt whose job ended (killed, node lost) while its learner ran."""
@@ -437,7 +427,7 @@ class Job:
         record = run["attempts"][-1]
         if in_flight.get("pid") and in_flight.get("host") == socket.gethostname():
             stop_orphan(in_flight["pid"])
-        outcome = classify_files(self.run_dir(record["dir"]))
+        outcome = hpo_metrics.classify_files(self.run_dir(record["dir"]))
         if outcome[0] == "failed":
             outcome = ("failed", "lost: the job ended while this attempt ran (job killed or"
                        " node lost); " + outcome[1], None)
@@ -461,7 +451,7 @@ class Job:
             else:
                 run["status"] = "finished"
                 run["final_model"] = model
-                run["score"] = run_score(self.working_dir, run)
+                run["score"] = hpo_metrics.run_score(self.working_dir, run)
                 self.log(f"run {run['run']} finished: {run['score']}")
         elif kind == "interrupted":
             run["status"] = "pending"
@@ -504,81 +494,6 @@ class Job:
             client.announce_early_results(
                 hpo_metrics.job_metrics(scores, self.failed_attempts())
             )
-
-
-# --------------------------------------------------------------------------- outcomes
-
-
-def _stderr_tail(run_dir: Path, lines: int = 3) -> str:
-    try:
-        text = (run_dir / STDERR_FILE).read_text(errors="replace")
-    except OSError:
-        return ""
-    tail = [line for line in text.strip().splitlines() if line.strip()][-lines:]
-    return " | ".join(tail)
-
-
-def classify_files(run_dir: Path) -> tuple[str, str, int | None]:
-    """(outcome, message, model timesteps) from what the learner left in run_dir."""
-    logs = run_dir / LOG_DIR
-    info = hpo_metrics.read_json(logs / hpo_metrics.RUN_INFO_FILE) or {}
-    status = info.get("status")
-    model_saved = (run_dir / MODEL_FILE).is_file()
-    if status == "finished":
-        evaluation = hpo_metrics.read_json(logs / hpo_metrics.EVALUATION_FILE)
-        if evaluation is None:
-            return "failed", "finished without evaluation.json", None
-        if not (logs / hpo_metrics.PROGRESS_FILE).is_file():
-            return "failed", "finished without a progress log (progress.csv)", None
-        if not model_saved:
-            return "failed", f"finished without saving {MODEL_FILE}", None
-        if not hpo_metrics.is_finite(evaluation.get("mean_reward")):
-            return "diverged", f"evaluation mean_reward is {evaluation.get('mean_reward')}", None
-        return "ok", "", info.get("num_timesteps")
-    if status == "interrupted" and model_saved:
-        return "interrupted", info.get("message", ""), info.get("num_timesteps")
-    if status == "diverged":
-        return "diverged", info.get("message", ""), None
-    tail = _stderr_tail(run_dir)
-    return "failed", f"run_info status {status!r}" + (f": {tail}" if tail else ""), None
-
-
-def classify(run_dir: Path, result: LearnerExit, stop_requested: bool) -> tuple:
-    """(outcome, message, timesteps) of a learner that ended with ``result``."""
-    code = result.exit_code
-    if code == EXIT_OK:
-        return classify_files(run_dir)
-    if code == EXIT_INTERRUPTED:
-        kind, message, timesteps = classify_files(run_dir)
-        if kind == "interrupted":
-            return kind, message, timesteps
-        return "interrupted", f"exit code 75 without a saved model: {message}", None
-    if code == EXIT_CONFIG:
-        return "config_error", _stderr_tail(run_dir), None
-    if stop_requested:  # killed before its signal handler was installed
-        return "interrupted", f"{result.describe()} after the job forwarded a stop signal", None
-    if code == EXIT_DIVERGED:
-        return "diverged", _stderr_tail(run_dir), None
-    tail = _stderr_tail(run_dir)
-    return "failed", result.describe() + (f": {tail}" if tail else ""), None
-
-
-def run_score(working_dir: Path, run: dict[str, Any]) -> dict[str, Any]:
-    """Score of a finished run: last ep_rew_mean of its training, its final evaluation."""
-    eprewmean = None
-    for record in reversed(run["attempts"]):
-        if record["outcome"] in ("ok", "interrupted") and eprewmean is None:
-            progress = working_dir / record["dir"] / LOG_DIR / hpo_metrics.PROGRESS_FILE
-            eprewmean = hpo_metrics.last_eprewmean(progress)
-    final_dir = working_dir / Path(run["final_model"]).parent
-    evaluation = hpo_metrics.read_json(final_dir / LOG_DIR / hpo_metrics.EVALUATION_FILE) or {}
-    return {
-        "eprewmean": math.nan if eprewmean is None else eprewmean,
-        "eval_reward": evaluation.get("mean_reward", math.nan),
-        "hit_rate": evaluation.get("hit_rate", math.nan),
-        "timesteps": evaluation.get("num_timesteps"),
-        "model": run["final_model"],
-    }
 
 
 # --------------------------------------------------------------------------- entry

@@ -1,4 +1,9 @@
-"""Scores of learner runs and the job's final metrics (what cluster_utils optimizes).
+"""Outcomes of learner attempts, scores of runs, the job's metrics (what cluster_utils optimizes).
+
+An attempt's outcome (:func:`classify`) is "ok", "interrupted" (stopped by a signal;
+with the model saved if run_info.json says so), "config_error" (exit code 2),
+"diverged" (exit code 65, or a non-finite evaluation reward) or "failed" (any other
+exit, killed by a signal, or finished without evaluation.json / progress.csv / model).
 
 Job metrics (all floats; NaN when no run produced the value):
 
@@ -24,6 +29,17 @@ import math
 from pathlib import Path
 from typing import Any
 
+from learning.hpo.learner import (
+    EXIT_CONFIG,
+    EXIT_DIVERGED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    STDERR_FILE,
+    LearnerExit,
+)
+
+LOG_DIR = "logs"  # rl_config.log_path of every attempt, relative to its directory
+MODEL_FILE = "model.zip"  # rl_config.save_path of every attempt
 PROGRESS_FILE = "progress.csv"
 EVALUATION_FILE = "evaluation.json"
 RUN_INFO_FILE = "run_info.json"
@@ -90,4 +106,76 @@ def job_metrics(scores: list[dict[str, Any]], failed_attempts: int) -> dict[str,
         "mean_hit_rate": mean_hit,
         "failed_attempts": float(failed_attempts),
         "finished_runs": float(len(scores)),
+    }
+
+
+def _stderr_tail(run_dir: Path, lines: int = 3) -> str:
+    try:
+        text = (run_dir / STDERR_FILE).read_text(errors="replace")
+    except OSError:
+        return ""
+    tail = [line for line in text.strip().splitlines() if line.strip()][-lines:]
+    return " | ".join(tail)
+
+
+def classify_files(run_dir: Path) -> tuple[str, str, int | None]:
+    """(outcome, message, model timesteps) from what the learner left in run_dir."""
+    logs = run_dir / LOG_DIR
+    info = read_json(logs / RUN_INFO_FILE) or {}
+    status = info.get("status")
+    model_saved = (run_dir / MODEL_FILE).is_file()
+    if status == "finished":
+        evaluation = read_json(logs / EVALUATION_FILE)
+        if evaluation is None:
+            return "failed", "finished without evaluation.json", None
+        if not (logs / PROGRESS_FILE).is_file():
+            return "failed", "finished without a progress log (progress.csv)", None
+        if not model_saved:
+            return "failed", f"finished without saving {MODEL_FILE}", None
+        if not is_finite(evaluation.get("mean_reward")):
+            return "diverged", f"evaluation mean_reward is {evaluation.get('mean_reward')}", None
+        return "ok", "", info.get("num_timesteps")
+    if status == "interrupted" and model_saved:
+        return "interrupted", info.get("message", ""), info.get("num_timesteps")
+    if status == "diverged":
+        return "diverged", info.get("message", ""), None
+    tail = _stderr_tail(run_dir)
+    return "failed", f"run_info status {status!r}" + (f": {tail}" if tail else ""), None
+
+
+def classify(run_dir: Path, result: LearnerExit, stop_requested: bool) -> tuple:
+    """(outcome, message, timesteps) of a learner that ended with ``result``."""
+    code = result.exit_code
+    if code == EXIT_OK:
+        return classify_files(run_dir)
+    if code == EXIT_INTERRUPTED:
+        kind, message, timesteps = classify_files(run_dir)
+        if kind == "interrupted":
+            return kind, message, timesteps
+        return "interrupted", f"exit code 75 without a saved model: {message}", None
+    if code == EXIT_CONFIG:
+        return "config_error", _stderr_tail(run_dir), None
+    if stop_requested:  # killed before its signal handler was installed
+        return "interrupted", f"{result.describe()} after the job forwarded a stop signal", None
+    if code == EXIT_DIVERGED:
+        return "diverged", _stderr_tail(run_dir), None
+    tail = _stderr_tail(run_dir)
+    return "failed", result.describe() + (f": {tail}" if tail else ""), None
+
+
+def run_score(working_dir: Path, run: dict[str, Any]) -> dict[str, Any]:
+    """Score of a finished run: last ep_rew_mean of its training, its final evaluation."""
+    eprewmean = None
+    for record in reversed(run["attempts"]):
+        if record["outcome"] in ("ok", "interrupted") and eprewmean is None:
+            progress = working_dir / record["dir"] / LOG_DIR / PROGRESS_FILE
+            eprewmean = last_eprewmean(progress)
+    final_dir = working_dir / Path(run["final_model"]).parent
+    evaluation = read_json(final_dir / LOG_DIR / EVALUATION_FILE) or {}
+    return {
+        "eprewmean": math.nan if eprewmean is None else eprewmean,
+        "eval_reward": evaluation.get("mean_reward", math.nan),
+        "hit_rate": evaluation.get("hit_rate", math.nan),
+        "timesteps": evaluation.get("num_timesteps"),
+        "model": run["final_model"],
     }
