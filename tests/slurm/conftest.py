@@ -8,7 +8,8 @@ started.  Nothing is mocked: cluster_utils submits with sbatch, polls sacct, and
 jobs run under slurmd.
 
 The tests are skipped, with the reason, where this machine cannot run the cluster:
-not root, no Debian package tools, or ``LTTFS_SKIP_SLURM=1`` in the environment.
+not root, no Debian package tools, a Slurm configuration that the setup script did
+not write (a real installation it must not touch), or ``LTTFS_SKIP_SLURM=1``.
 A machine that could run it but where the setup fails is a test error, not a skip.
 Two test sessions on one machine take turns (an flock on ``LOCK_FILE``): otherwise
 the first one to finish would tear the cluster down under the other.

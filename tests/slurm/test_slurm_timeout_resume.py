@@ -3,8 +3,9 @@
 One job of hp_optim/ppo_slurm.json (one learning run, one training iteration) asks for
 one minute (request_time "00:01:00", Slurm's smallest limit) and for Slurm's warning
 signal 20 s before the end (signal_seconds_to_timeout -> sbatch --signal=USR1@20).
-Its training takes longer than one Slurm job may run, so Slurm's SIGUSR1 reaches the
-job, which forwards it to the learner; the learner saves its model and exits 75, the
+Its training outlasts the time until that warning, so Slurm's SIGUSR1 reaches the job
+while the learner trains (Slurm signals the processes of the job step; the job also
+forwards it to the learner); the learner saves its model and exits 75, the
 job exits for resume (3), and cluster_utils submits it again: the next Slurm job
 continues from the saved model with the remaining timesteps.
 
