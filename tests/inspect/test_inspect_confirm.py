@@ -91,3 +91,33 @@ def test_confirm_write_only_writes_a_cluster_ready_grid_search(sweep_copy, inspe
     expected = [[row[p] for p in grid["param"]] for _, row in top.iterrows()]
     assert set(grid["param"]) >= {LR, GAMMA}
     assert grid["values"] == expected
+
+
+@pytest.mark.slow
+def test_plan_confirms_each_setting_once_and_rebuilds_deleted_jobs(sweep_root):
+    """A setting sampled twice is confirmed once; the next distinct one takes its slot.
+    A job whose files cluster_utils deleted is rerun from its all_data.csv row."""
+    import dataclasses
+
+    from learning.hpo.confirm import plan, settings_of
+    from learning.hpo.ranking import PROJECT_DIR, job_views
+    from learning.hpo.results import load_sweep
+
+    sweep = load_sweep(sweep_root)
+    views = job_views(sweep, len(sweep.jobs))
+    twin = dataclasses.replace(views[0], job_id=99)  # the winner's setting, sampled again
+    ranked = [views[0], twin, *views[1:]]
+    key = [(v.row[LR], v.row[GAMMA]) for v in views]
+    expected = [views[0].job_id] + [
+        v.job_id for v, k in zip(views, key, strict=True) if k != key[0]
+    ][:1]
+    config, plan_data = plan(sweep, ranked, 2, 3, PROJECT_DIR)
+    assert [job["job_id"] for job in plan_data["jobs"]] == expected
+    assert len(config["hyperparam_list"][0]["values"]) == len(expected)
+
+    kept = settings_of(views[0], sweep)
+    deleted = next(v for v in views if v.job_dir is None)
+    rebuilt = settings_of(deleted, sweep)
+    assert rebuilt.keys() == kept.keys()
+    assert (rebuilt[LR], rebuilt[GAMMA]) == (deleted.row[LR], deleted.row[GAMMA])
+    assert json.dumps(rebuilt)  # plain JSON values, not numpy scalars
