@@ -10,8 +10,9 @@ learner's CPU seconds (os.wait4) and when the job ended.  Prints:
   command (cluster_utils start-up and clean-up included) and for the span from the
   first job's start to the last job's end;
 - per-job overhead = (learner start - job process start) + (job end - learner end),
-  per cluster job (one learner each), mean and max; and the gap cluster_utils leaves
-  between a job's exit for resume and its next start.
+  per cluster job (one learner each), mean and max; and the gap between a job's exit
+  for resume and its next start (in local mode this includes waiting for a free
+  worker behind the other queued jobs, so it is not idle CPU time).
 
 Usage: python benchmarks/sweep_efficiency.py [--jobs 4] [--runs 2] [--timesteps 4096]
 Figures are only meaningful on an otherwise idle machine (the load average is printed).
