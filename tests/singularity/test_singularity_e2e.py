@@ -258,6 +258,19 @@ def test_cluster_utils_jobs_register_and_resume_through_the_wrapper(tmp_path):
         assert (job_dir / "metrics.csv").exists()
 
 
+def test_singularity_local_config_is_ppo_local_plus_the_two_changes():
+    """The shipped example is exactly what a user makes of any config (issue text)."""
+    local = json.loads((REPO / "hp_optim" / "ppo_local.json").read_text())
+    wrapped = json.loads((REPO / "hp_optim" / "ppo_singularity_local.json").read_text())
+    assert wrapped.pop("script_relative_path") == "run_singularity.py"
+    assert wrapped.pop("optimization_procedure_name") == "ppo_singularity_local"
+    fixed = wrapped["fixed_params"]
+    assert fixed.pop("singularity.image") == "~/lttfs.sif"
+    assert fixed.pop("singularity.script") == local["script_relative_path"]
+    del local["script_relative_path"], local["optimization_procedure_name"]
+    assert wrapped == local
+
+
 @pytest.mark.slow
 def test_hp_optimization_trains_through_wrapper_job_and_learner(tmp_path):
     """hp_optim/ppo_singularity_local.json on tiny budgets: cluster_utils (local mode)
@@ -272,6 +285,7 @@ def test_hp_optimization_trains_through_wrapper_job_and_learner(tmp_path):
     fixed["singularity.executable"] = str(FAKE)
     fixed["learning_runs_per_job"] = 1
     fixed["training_iterations"] = 1
+    fixed["max_attempts"] = 1
     # cluster_utils wants fixed_params flat (dotted names); it nests them for the job
     fixed.update({f"config.rl_config.{key}": value for key, value in
                   {"num_timesteps": 128, "n_steps": 32, "batch_size": 32, "n_epochs": 1}.items()})
