@@ -18,6 +18,7 @@ from hpo_helpers import LearnerSignaller, job_settings, read_state, write_settin
 
 from learning.hpo.job import EXIT_RESUME, JobFailed, main
 from learning.hpo.metrics import METRIC_NAMES
+from learning.hpo.state import new_state, save_state
 
 
 def run_job(tmp_path, extra=None, **params):
@@ -199,3 +200,26 @@ def test_job_killed_mid_training_is_settled_by_the_next_job(tmp_path):
         ("run_0.0-0", "interrupted"), ("run_0.0-1", "ok")]
     assert attempts[0]["model_saved"] and attempts[1]["load_path"] == "../run_0.0-0/model.zip"
     assert 1024 <= run_info(working_dir, "run_0.0-1")["num_timesteps"] < 1024 + 32
+
+
+def test_truncated_restart_state_fails_clearly(tmp_path):
+    working_dir = tmp_path / "job"
+    working_dir.mkdir()
+    state = new_state("x", learning_runs_per_job=1, training_iterations=1, max_attempts=3,
+                      seeds=[1])
+    text = json.dumps(state)
+    (working_dir / "job_state.json").write_text(text[: len(text) // 2])
+    with pytest.raises(JobFailed, match=r"job_state.json is not valid JSON .*Move it away"):
+        run_job(tmp_path)
+
+
+def test_state_of_other_parameters_is_moved_aside(tmp_path):
+    working_dir = tmp_path / "job"
+    working_dir.mkdir()
+    (working_dir / "run_0.0-0").mkdir()
+    save_state(working_dir, new_state("other parameters", 1, 1, 3, seeds=[1]))
+    code, _ = run_job(tmp_path, learning_runs_per_job=1)
+    assert code == 0
+    (stale,) = working_dir.glob("stale-*")
+    assert sorted(p.name for p in stale.iterdir()) == ["job_state.json", "run_0.0-0"]
+    assert read_state(working_dir)["status"] == "finished"
