@@ -7,9 +7,13 @@ like any other (``lttfs-inspect RESULTS/confirm`` works on it too).
 - ``hyperparam_list`` has a single entry that varies all differing parameters
   *together* (cluster_utils zips a list of names with a list of value lists), with one
   value list per winner: K jobs, one per winning setting, nothing crossed.
-- ``fixed_params`` are the winners' shared settings (from their settings.json),
-  ``learning_runs_per_job`` = N, and a seed that none of the sweep's jobs used (see
-  :func:`fresh_seed`), so each confirmation job trains N new agents.
+- ``fixed_params`` are the winners' shared settings (from their settings.json, or
+  all_data.csv for a job whose folder cluster_utils deleted), ``learning_runs_per_job``
+  = N, and ``config.rl_common_config.random_seed`` = a base seed such that none of
+  base .. base+N-1 was used by the sweep's kept jobs (:func:`fresh_seed`). run_learning.py
+  seeds run r with base + r, so every confirmed setting trains on the *same* N fresh
+  seeds: a paired comparison, where a gap between settings is not a gap between seeds.
+- K counts distinct settings: an optimizer may sample one setting twice.
 - ``restarts`` is 1. The plan (which sweep job each confirmation job reruns) is saved
   in ``RESULTS/confirm_plan.json``; inspecting RESULTS later shows the confirmed ranking
   again without rerunning anything.
