@@ -27,9 +27,12 @@
 #   SLURM_TEST_BIN      where sbatch is installed    (default /usr/local/lib/lttfs-slurm/bin)
 #   SLURM_TEST_TIMEOUT  seconds to wait for each daemon and for the node (default 60)
 #
-# slurm.conf timing settings chosen for short tests (see the comments in it):
+# slurm.conf settings chosen for short tests (see the comments in it):
 #   batch_sched_delay=0 (jobs start ~1 s after sbatch instead of ~3 s), KillWait=5
-#   (SIGKILL 5 s after the time-limit SIGTERM instead of 30 s).
+#   (SIGKILL 5 s after the time-limit SIGTERM instead of 30 s), task/affinity (a job
+#   sees only the CPUs it asked for).  Not tunable: slurmctld checks time limits and
+#   sends the --signal warning (signal_seconds_to_timeout) every 30 s, so the warning
+#   comes up to 30 s earlier than asked, and the smallest time limit is one minute.
 set -euo pipefail
 
 STATE_DIR=${SLURM_TEST_STATE:-/tmp/lttfs-slurm/state}
