@@ -30,9 +30,10 @@
 # slurm.conf settings chosen for short tests (see the comments in it):
 #   batch_sched_delay=0 (jobs start ~1 s after sbatch instead of ~3 s), KillWait=5
 #   (SIGKILL 5 s after the time-limit SIGTERM instead of 30 s), task/affinity (a job
-#   sees only the CPUs it asked for).  Not tunable: slurmctld checks time limits and
-#   sends the --signal warning (signal_seconds_to_timeout) every 30 s, so the warning
-#   comes up to 30 s earlier than asked, and the smallest time limit is one minute.
+#   sees only the CPUs it asked for).  Not tunable: slurmctld checks time limits every
+#   30 s and sends the --signal warning (signal_seconds_to_timeout) at the first check
+#   at most 30 s before the warning time, i.e. 0-30 s early, but not before its first
+#   check after the job started; the smallest time limit is one minute.
 set -euo pipefail
 
 STATE_DIR=${SLURM_TEST_STATE:-/tmp/lttfs-slurm/state}
