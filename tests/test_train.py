@@ -212,7 +212,8 @@ def test_fixed_seed_reproduces_the_run(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_sigterm_saves_model_and_exits_75(tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGUSR1])
+def test_stop_signal_saves_model_and_exits_75(tmp_path, stop_signal):
     config = make_run(tmp_path, rl={"num_timesteps": 10_000_000})
     env = dict(os.environ, PYTHONPATH=str(REPO))
     process = subprocess.Popen(
@@ -230,10 +231,10 @@ def test_sigterm_saves_model_and_exits_75(tmp_path):
             break
         time.sleep(0.2)
     assert process.poll() is None, process.communicate()
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(stop_signal)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == EXIT_INTERRUPTED, stderr
-    assert "SIGTERM" in stderr and "Traceback" not in stderr
+    assert stop_signal.name in stderr and "Traceback" not in stderr
     info = read_json(tmp_path / "logs" / "run_info.json")
     assert info["status"] == "interrupted" and info["num_timesteps"] >= 64
 
