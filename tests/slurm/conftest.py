@@ -237,20 +237,26 @@ def run_optimization(slurm_cluster: SlurmCluster, tmp_path: Path) -> RunOptimiza
     """Run ``python -m cluster_utils.hp_optimization`` on the cluster, from the project dir.
 
     ``run(settings, timeout)``: settings is the content of an hp_optim/ settings file
-    (the tests load hp_optim/ppo_slurm.json and shrink its budget); it is written to
-    tmp_path.  On the command line go what differs per machine and per run, as a user
-    would pass them: a fresh results_dir under tmp_path (cluster_utils asks "Delete
-    everything?" for a used one) and environment_setup.virtual_env_path = this
-    interpreter's virtual environment (the shipped file has the relative ".venv").
-    The job scripts' outputs are kept (copied to tmp_path/jobs; the originals under
-    ~/.cache are removed).
+    (the tests load hp_optim/ppo_slurm.json and shrink its budget); each run gets its
+    own folder tmp_path/optimization<n> with the settings file.  On the command line go
+    what differs per machine and per run, as a user would pass them: a fresh
+    results_dir in that folder (cluster_utils asks "Delete everything?" for a used one)
+    and environment_setup.virtual_env_path = this interpreter's virtual environment
+    (the shipped file has the relative ".venv").  The job scripts' outputs are kept
+    (copied to <folder>/jobs; the originals under ~/.cache are removed).
     """
 
+    runs = 0
+
     def run(settings: dict, timeout: float) -> OptimizationRun:
+        nonlocal runs
+        runs += 1
+        folder = tmp_path / f"optimization{runs}"
+        folder.mkdir()
         name = settings["optimization_procedure_name"]
-        settings_file = tmp_path / f"{name}.json"
+        settings_file = folder / f"{name}.json"
         settings_file.write_text(json.dumps({**settings, "remove_jobs_dir": False}, indent=2))
-        results_dir = tmp_path / "results"
+        results_dir = folder / "results"
         overrides: dict[str, object] = {"results_dir": str(results_dir)}
         if sys.prefix != sys.base_prefix:  # running in a virtual environment
             overrides["environment_setup.virtual_env_path"] = sys.prefix
@@ -275,7 +281,7 @@ def run_optimization(slurm_cluster: SlurmCluster, tmp_path: Path) -> RunOptimiza
         jobs_dir = None
         found = re.search(r"Logs of individual jobs stored at (\S+)", output)
         if found and Path(found.group(1)).is_dir():
-            jobs_dir = tmp_path / "jobs"
+            jobs_dir = folder / "jobs"
             shutil.copytree(found.group(1), jobs_dir)
             shutil.rmtree(found.group(1))
         return OptimizationRun(process.returncode, output, results_dir / name, jobs_dir,

@@ -95,13 +95,21 @@ def test_timeout_signal_saves_model_and_next_job_finishes(
 ):
     speed = learner_speed(tmp_path / "calibration")
     timesteps = max(64, math.ceil(speed * TRAINING_SECONDS / N_STEPS)) * N_STEPS
-    run = run_optimization(timeout_settings(timesteps), timeout=420)
-    print(f"learner: {speed:.0f} timesteps/s, {timesteps} timesteps;"
-          f" cluster_utils on Slurm: {run.seconds:.1f} s")
-    assert run.returncode == 0, run.explain()
+    for tries_left in (1, 0):
+        run = run_optimization(timeout_settings(timesteps), timeout=420)
+        print(f"learner: {speed:.0f} timesteps/s, {timesteps} timesteps;"
+              f" cluster_utils on Slurm: {run.seconds:.1f} s")
+        assert run.returncode == 0, run.explain()
+        slurm_ids = run.slurm_job_ids().get(0, [])
+        if len(slurm_ids) >= 2 or not tries_left:
+            break
+        # Inconclusive, not wrong: the machine got faster after the calibration (other
+        # load went away) and the training ended before Slurm's warning.  Once more,
+        # with three times the training.
+        print(f"one Slurm job {slurm_ids} finished before the warning: trying again")
+        timesteps *= 3
 
     # several Slurm jobs, none killed at its time limit: each warned one exited for resume
-    slurm_ids = run.slurm_job_ids().get(0, [])
     assert len(slurm_ids) >= 2, f"Slurm jobs {slurm_ids}: no resume\n{run.explain()}"
     records = {r["JobID"]: r for r in slurm_cluster.sacct([f"{PROCEDURE}_0"], run.since)}
     assert sorted(records) == sorted(slurm_ids), f"sacct: {records}\n{run.explain()}"
