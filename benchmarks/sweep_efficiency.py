@@ -14,7 +14,8 @@ learner's CPU seconds (os.wait4) and when the job ended.  Prints:
   for resume and its next start (in local mode this includes waiting for a free
   worker behind the other queued jobs, so it is not idle CPU time).
 
-Usage: python benchmarks/sweep_efficiency.py [--jobs 4] [--runs 2] [--timesteps 4096]
+Usage: python benchmarks/sweep_efficiency.py [--jobs 4] [--runs 2] [--timesteps 80000]
+(defaults: 8 cluster jobs of about one minute each on an idle 2-core machine)
 Figures are only meaningful on an otherwise idle machine (the load average is printed).
 """
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--runs", type=int, default=2, help="learner runs per job")
-    parser.add_argument("--timesteps", type=int, default=4096, help="per learner run")
+    parser.add_argument("--timesteps", type=int, default=80000, help="per learner run")
     args = parser.parse_args(argv)
 
     OUTPUT.mkdir(parents=True, exist_ok=True)
