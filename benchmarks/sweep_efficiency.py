@@ -9,6 +9,9 @@ learner's CPU seconds (os.wait4) and when the job ended.  Prints:
 - efficiency = sum of learner CPU seconds / (wall seconds x cores), for the whole
   command (cluster_utils start-up and clean-up included) and for the span from the
   first job's start to the last job's end;
+- learner occupancy = sum of learner wall seconds / (wall seconds x cores) and the
+  learners' CPU share while running: when other processes load the machine, the
+  efficiency drops with that share while the occupancy shows what the jobs leave idle;
 - per-job overhead = (learner start - job process start) + (job end - learner end),
   per cluster job (one learner each), mean and max; and the gap between a job's exit
   for resume and its next start (in local mode this includes waiting for a free
@@ -81,6 +84,10 @@ def analyse(working_dirs: list[Path], wall: float, cores: int) -> dict:
         "jobs_span_seconds": round(span, 2),
         "efficiency_command": round(cpu / (wall * cores), 3),
         "efficiency_jobs_span": round(cpu / (span * cores), 3),
+        # independent of other load on the machine: how much of wall x cores had a
+        # learner running, and how much CPU the learners got while they ran
+        "learner_occupancy": round(sum(learner_walls) / (wall * cores), 3),
+        "learner_cpu_share_while_running": round(cpu / sum(learner_walls), 3),
         "overhead_per_job_seconds_mean": round(statistics.mean(overheads), 3),
         "overhead_per_job_seconds_max": round(max(overheads), 3),
         "resume_gap_seconds_mean": round(statistics.mean(gaps), 3) if gaps else None,
@@ -124,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
           f" the whole command ({figures['command_wall_seconds']} s),"
           f" {figures['efficiency_jobs_span']} over the jobs' span"
           f" ({figures['jobs_span_seconds']} s)")
+    print(f"learner occupancy (learner wall / (wall x cores)): {figures['learner_occupancy']};"
+          f" learners got {figures['learner_cpu_share_while_running']} of a core while"
+          " running (below 1: other processes competed for the CPU)")
     print(f"overhead per job: mean {figures['overhead_per_job_seconds_mean']} s, max"
           f" {figures['overhead_per_job_seconds_max']} s (job start to learner start +"
           f" learner end to job end); resume gap mean {figures['resume_gap_seconds_mean']} s")
