@@ -14,6 +14,10 @@
     continues from the saved model.
 ``max_attempts`` (default 3)
     failed learner attempts allowed per run before the job fails.
+``working_dir``, ``id``
+    set by cluster_utils (standalone: see :func:`_standalone_working_dir`).
+``singularity``
+    read by the run_singularity.py wrapper, ignored here.  Any other key is an error.
 
 One *chunk* of work is one learner process.  With a cluster_utils server the job does
 one chunk and then calls ``exit_for_resume`` (exit code 3; cluster_utils starts the job
@@ -62,7 +66,9 @@ from learning.hpo.params import (
 from learning.hpo.state import STATE_FILE, StateError, load_state, new_state, save_state
 
 OPTION_DEFAULTS = {"learning_runs_per_job": 3, "max_attempts": 3, "training_iterations": 1}
-KNOWN_SETTINGS = ("config", "working_dir", "id", *OPTION_DEFAULTS)
+# "singularity": the run_singularity.py wrapper's settings (learning/hpo/singularity_settings.py),
+# passed through to the job unchanged; the job does not use them.
+KNOWN_SETTINGS = ("config", "working_dir", "id", "singularity", *OPTION_DEFAULTS)
 EXIT_RESUME = 3  # cluster_utils' RETURN_CODE_FOR_RESUME
 LOG_FILE = "job.log"
 RUN_CONFIG_DIR = "config"
