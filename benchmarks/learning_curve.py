@@ -139,6 +139,7 @@ def plot(summary: dict, path: Path) -> None:
     ax_rate.axhline(rnd["hit_rate"], color="grey", ls="--", label="hit rate (random)")
     ax_rate.set(xlabel="timesteps", ylabel="fraction of episodes", ylim=(-0.02, 1.02))
     for ax in (ax_reward, ax_rate):
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:g}k")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     wall = points[-1]["wall_time_s"] if points else 0
