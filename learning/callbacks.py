@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -132,22 +133,21 @@ def _flat_info(info: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 class EpisodeLog(BaseCallback):
     """Appends one row per finished training episode to a CSV file (episodes.csv): the
-    timestep, the episode's reward and length, and the scalar info terms of its end."""
+    timestep, the episode's reward and length, and the scalar info terms of its end
+    (nested dicts as dotted names). A term first seen later (the reward terms of a hit
+    differ from a miss's) adds a column: the file is rewritten with the wider header."""
 
     def __init__(self, path: str | Path):
         super().__init__()
         self.path = Path(path)
-        self._file = None
-        self._writer: csv.DictWriter | None = None
+        self._file: Any = None
+        self._fields: list[str] = []
 
     def _on_training_start(self) -> None:
-        fields: list[str] = []
         if self.path.exists() and self.path.stat().st_size > 0:
-            with open(self.path) as f:
-                fields = next(csv.reader(f), [])
-        self._file = open(self.path, "a", newline="")
-        if fields:
-            self._writer = csv.DictWriter(self._file, fields, restval="", extrasaction="ignore")
+            with open(self.path, newline="") as f:
+                self._fields = next(csv.reader(f), [])
+        self._file = open(self.path, "a", newline="")  # closed in _on_training_end
 
     def _on_step(self) -> bool:
         for done, info in zip(self.locals["dones"], self.locals["infos"], strict=True):
@@ -163,11 +163,26 @@ class EpisodeLog(BaseCallback):
             "episode_length": episode.get("l", ""),
         }
         row.update(_flat_info(info))
-        if self._writer is None:
-            self._writer = csv.DictWriter(self._file, list(row), restval="", extrasaction="ignore")
-            self._writer.writeheader()
-        self._writer.writerow(row)
+        new_fields = [key for key in row if key not in self._fields]
+        if new_fields:
+            self._widen(new_fields)
+        csv.DictWriter(self._file, self._fields, restval="").writerow(row)
         self._file.flush()
+
+    def _widen(self, new_fields: list[str]) -> None:
+        self._file.close()
+        rows: list[dict[str, str]] = []
+        if self._fields:
+            with open(self.path, newline="") as f:
+                rows = list(csv.DictReader(f))
+        self._fields = self._fields + new_fields
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, self._fields, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.path)
+        self._file = open(self.path, "a", newline="")  # closed in _on_training_end
 
     def _on_training_end(self) -> None:
         if self._file is not None:

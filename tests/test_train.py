@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from learning.__main__ import main
+from learning.callbacks import EpisodeLog
 from learning.configs import load_configs
 from learning.progress_log import AppendingCSVOutputFormat
 from learning.train import EXIT_DIVERGED, EXIT_INTERRUPTED, replay_buffer_path
@@ -117,6 +118,27 @@ def test_appending_csv_output_format_keeps_rows_and_header(tmp_path):
     assert path.read_text().splitlines()[0] == (
         "rollout/ep_rew_mean,time/total_timesteps,train/loss,train/n_updates"
     )
+
+
+def test_episode_log_widens_for_terms_seen_later(tmp_path):
+    path = tmp_path / "episodes.csv"
+    log = EpisodeLog(path)
+    log._on_training_start()
+    miss = {"episode": {"r": -0.5, "l": 40}, "hit": False, "reward_terms": {"no_hit": -0.5}}
+    hit = {"episode": {"r": 0.3, "l": 41}, "hit": True, "reward_terms": {"hit": 0.3}}
+    for steps, info in ((40, miss), (81, hit)):  # what SB3's on_step does, without a model
+        log.num_timesteps = steps
+        log.update_locals({"dones": [True], "infos": [info]})
+        log._on_step()
+    log._on_training_end()
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["reward_terms.no_hit"] for r in rows] == ["-0.5", ""]
+    assert [r["reward_terms.hit"] for r in rows] == ["", "0.3"]
+    assert [(r["num_timesteps"], r["episode_reward"]) for r in rows] == [
+        ("40", "-0.5"),
+        ("81", "0.3"),
+    ]
 
 
 @pytest.mark.slow
