@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from hpo_helpers import LearnerSignaller, job_settings, read_state, write_settings
@@ -223,3 +224,20 @@ def test_state_of_other_parameters_is_moved_aside(tmp_path):
     (stale,) = working_dir.glob("stale-*")
     assert sorted(p.name for p in stale.iterdir()) == ["job_state.json", "run_0.0-0"]
     assert read_state(working_dir)["status"] == "finished"
+
+
+def test_standalone_working_dir_choice(tmp_path):
+    from learning.hpo.job import _standalone_working_dir, _with_working_dir
+
+    server = ["s.py", "--job-id=3", "--cluster-utils-server=1.2.3.4:5", "--parameter-dict",
+              "{'working_dir': '/x'}"]
+    assert _standalone_working_dir(server) is None  # cluster_utils decides
+    own = write_settings(tmp_path / "a" / "settings.json", {"working_dir": str(tmp_path)})
+    assert _standalone_working_dir(["s.py", str(own)]) is None  # unfinished: resume there
+    assert _standalone_working_dir(["s.py", str(own), "working_dir='/y'"]) is None
+    bare = write_settings(tmp_path / "b" / "settings.json", {"config": {}})
+    default = _standalone_working_dir(["s.py", str(bare)])
+    assert default.parent.name == "jobs" and default.parent.parent.name == "results"
+    argv = ["s.py", "--job-id", "3", "--parameter-dict", "{}", "a=1"]
+    assert _with_working_dir(argv, Path("/w")) == [
+        "s.py", "--job-id", "3", "--parameter-dict", "{}", "working_dir='/w'", "a=1"]
