@@ -27,7 +27,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the learner; ``argv`` without the program name (default: sys.argv[1:])."""
+    """Run the learner; ``argv`` without the program name (default: sys.argv[1:]).
+
+    Called as the process entry (``argv`` None), the stop-signal handlers stay installed
+    until the interpreter exits: a SIGUSR1/SIGTERM that arrives after a finished run (Slurm's
+    timeout warning, say) must not kill the process with the default action and turn a
+    finished run into a failed one. Called in-process with an explicit ``argv`` (tests),
+    the previous handlers are restored on return.
+    """
+    process_entry = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     # Signals are caught from here on: a SIGTERM while the libraries load still ends in a
@@ -45,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"config error: {e}", file=sys.stderr)
             return EXIT_CONFIG
     finally:
-        stop.restore()
+        if not process_entry:
+            stop.restore()
 
 
 if __name__ == "__main__":

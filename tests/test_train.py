@@ -266,6 +266,27 @@ def test_stop_signal_saves_model_and_exits_75(tmp_path, stop_signal):
     assert not (tmp_path / "logs" / "evaluation.json").exists()
 
 
+def test_stop_signal_after_a_finished_run_does_not_kill_the_process(tmp_path):
+    """Slurm's timeout warning can arrive after the run finished but before the process
+    exits: the process entry keeps catching it, so the finished run still exits 0."""
+    config = make_run(tmp_path)
+    script = (
+        "import os, signal, sys\n"
+        f"sys.argv = ['learning', {str(config)!r}]\n"
+        "from learning.__main__ import main\n"
+        "code = main()\n"
+        "os.kill(os.getpid(), signal.SIGUSR1)\n"
+        "sys.exit(code)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
+        text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert read_json(tmp_path / "logs" / "run_info.json")["status"] == "finished"
+
+
 @pytest.mark.slow
 def test_exploding_learning_rate_exits_65(tmp_path, monkeypatch):
     # a real divergence: updates of this size make the policy's outputs infinite or NaN
