@@ -14,6 +14,9 @@
     continues from the saved model.
 ``max_attempts`` (default 3)
     failed learner attempts allowed per run before the job fails.
+``local_cpu_pinning`` (default false)
+    for cluster_utils' local mode: run the learners on CPUs no other job on this machine
+    holds, instead of the randomly drawn ones (see :class:`learner.CpuReservation`).
 ``working_dir``, ``id``
     set by cluster_utils (standalone: see :func:`_standalone_working_dir`).
 ``singularity``
@@ -53,7 +56,7 @@ from cluster_utils import client
 from cluster_utils.client import submission_state
 
 from learning.hpo import metrics as hpo_metrics
-from learning.hpo.learner import SignalForwarder, run_learner, stop_orphan
+from learning.hpo.learner import CpuReservation, SignalForwarder, run_learner, stop_orphan
 from learning.hpo.params import (
     PROJECT_DIR,
     ROLES,
@@ -68,7 +71,9 @@ from learning.hpo.state import STATE_FILE, StateError, load_state, new_state, sa
 OPTION_DEFAULTS = {"learning_runs_per_job": 3, "max_attempts": 3, "training_iterations": 1}
 # "singularity": the run_singularity.py wrapper's settings (learning/hpo/singularity_settings.py),
 # passed through to the job unchanged; the job does not use them.
-KNOWN_SETTINGS = ("config", "working_dir", "id", "singularity", *OPTION_DEFAULTS)
+KNOWN_SETTINGS = (
+    "config", "working_dir", "id", "singularity", "local_cpu_pinning", *OPTION_DEFAULTS
+)
 EXIT_RESUME = 3  # cluster_utils' RETURN_CODE_FOR_RESUME
 LOG_FILE = "job.log"
 RUN_CONFIG_DIR = "config"
@@ -173,6 +178,10 @@ def read_options(settings: dict[str, Any]) -> dict[str, int]:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise JobFailed(f"setting {key}: expected an integer >= 1, got {value!r}")
         options[key] = value
+    pinning = settings.get("local_cpu_pinning", False)
+    if not isinstance(pinning, bool):
+        raise JobFailed(f"setting local_cpu_pinning: expected true or false, got {pinning!r}")
+    options["local_cpu_pinning"] = pinning
     return options
 
 
@@ -286,6 +295,12 @@ class Job:
 
     def run(self) -> int:
         self.forwarder.install()
+        self.cpus = None
+        reservation = None
+        if self.options["local_cpu_pinning"]:
+            reservation = CpuReservation(len(os.sched_getaffinity(0)))
+            self.cpus = reservation.cpus
+            self.segment["cpus"] = sorted(self.cpus) if self.cpus else None
         try:
             self._reconcile_in_flight()
             while True:
@@ -309,6 +324,8 @@ class Job:
                     return self._end_segment_for_resume("chunk done")
         finally:
             self.forwarder.restore()
+            if reservation is not None:
+                reservation.release()
 
     def _end_segment_for_resume(self, why: str) -> int:
         self.segment["ended"] = time.time()
@@ -411,7 +428,9 @@ class Job:
             self.state["in_flight"]["pid"] = pid
             self.save()
 
-        result = run_learner(run_dir, f"{RUN_CONFIG_DIR}/config.json", self.forwarder, started)
+        result = run_learner(
+            run_dir, f"{RUN_CONFIG_DIR}/config.json", self.forwarder, started, self.cpus
+        )
         self.segment["learner_seconds"] += result.ended - result.started
         self.segment["learners"] += 1
         record.update(

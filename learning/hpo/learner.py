@@ -10,12 +10,14 @@ forwards it) and gets SIGTERM if the job dies (Linux ``PR_SET_PDEATHSIG``).
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import select
 import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,9 +95,51 @@ except (OSError, AttributeError):
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def _child_setup(cpus: frozenset[int] | None) -> None:
+    """Runs in the child between fork and exec: die with the job, use the given CPUs."""
     if _PRCTL is not None:
         _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+
+
+class CpuReservation:
+    """Exclusive CPUs for this job's learners among the jobs on this machine.
+
+    cluster_utils 3.0's local mode pins every job to ``request_cpus`` CPUs drawn at
+    random, without regard to the jobs already running, so two concurrent jobs often
+    share one core while another idles.  With the job setting ``local_cpu_pinning`` the
+    job instead takes as many CPUs as it was given from those no other such job holds
+    (one ``flock`` per CPU under /tmp, released when the job process ends) and runs its
+    learners on them.  Only for a single machine: under Slurm the allocation is right.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.cpus: frozenset[int] | None = None
+        self._files = []
+        folder = Path(tempfile.gettempdir()) / f"lttfs-cpu-locks-{os.getuid()}"
+        folder.mkdir(exist_ok=True)
+        chosen = []
+        for cpu in range(os.cpu_count() or 1):
+            if len(chosen) == count:
+                break
+            handle = open(folder / f"cpu{cpu}.lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                continue
+            self._files.append(handle)
+            chosen.append(cpu)
+        if len(chosen) == count:
+            self.cpus = frozenset(chosen)
+        else:  # not enough free CPUs: keep the inherited affinity
+            self.release()
+
+    def release(self) -> None:
+        for handle in self._files:
+            handle.close()
+        self._files = []
 
 
 def learner_command(config_file: str) -> list[str]:
@@ -116,16 +160,19 @@ def run_learner(
     config_file: str,
     forwarder: SignalForwarder,
     on_start: object = None,
+    cpus: frozenset[int] | None = None,
 ) -> LearnerExit:
     """Run the learner in ``run_dir`` on ``config_file`` (relative to run_dir); wait for it.
 
-    ``on_start(pid)`` is called once the child exists (the job records it).
+    ``on_start(pid)`` is called once the child exists (the job records it); ``cpus``: the
+    CPU affinity of the learner (default: the job's).
     """
     command = learner_command(config_file)
     env = learner_env()
+    pin = f"taskset --cpu-list {','.join(map(str, sorted(cpus)))} " if cpus else ""
     (run_dir / COMMAND_FILE).write_text(
         f"cd {shlex.quote(str(run_dir))} && PYTHONPATH={shlex.quote(env['PYTHONPATH'])}"
-        f" {shlex.join(command)}\n"
+        f" {pin}{shlex.join(command)}\n"
     )
     with open(run_dir / STDOUT_FILE, "wb") as out, open(run_dir / STDERR_FILE, "wb") as err:
         started = time.time()
@@ -137,7 +184,7 @@ def run_learner(
             stderr=err,
             env=env,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=lambda: _child_setup(cpus),
         )
     forwarder.child = child
     forwarder.forward()  # a signal that arrived while the child was being started

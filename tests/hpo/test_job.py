@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -41,7 +42,7 @@ def run_info(working_dir, attempt_dir):
 def test_runs_have_distinct_seeds_and_self_explaining_dirs(tmp_path):
     working_dir = tmp_path / "job"
     settings = job_settings(working_dir, {"config.hysr_config.robot_position:0": 0.2},
-                            learning_runs_per_job=2)
+                            learning_runs_per_job=2, local_cpu_pinning=True)
     # the form cluster_utils uses: a dict literal on the command line
     code = main(["run_learning.py", "--parameter-dict", repr(settings)])
     assert code == 0
@@ -61,6 +62,12 @@ def test_runs_have_distinct_seeds_and_self_explaining_dirs(tmp_path):
         assert hysr["robot_position"][0] == 0.2
         assert "robot_position:0" not in hysr
         assert "-m learning config/config.json" in (folder / "command.txt").read_text()
+    cpus = state["segments"][0]["cpus"]  # None if other jobs held the CPUs
+    if cpus is not None:
+        assert len(cpus) == len(os.sched_getaffinity(0))
+        assert f"taskset --cpu-list {','.join(map(str, cpus))}" in (
+            working_dir / "run_0.0-0" / "command.txt").read_text()
+        assert run_info(working_dir, "run_0.0-0")["torch_threads"] == len(cpus)
     metrics = read_metrics(working_dir)
     assert set(METRIC_NAMES) <= set(metrics)
     assert metrics["finished_runs"] == 2 and metrics["failed_attempts"] == 0
@@ -224,6 +231,26 @@ def test_state_of_other_parameters_is_moved_aside(tmp_path):
     (stale,) = working_dir.glob("stale-*")
     assert sorted(p.name for p in stale.iterdir()) == ["job_state.json", "run_0.0-0"]
     assert read_state(working_dir)["status"] == "finished"
+
+
+def test_cpu_reservations_are_exclusive_while_held():
+    from learning.hpo.learner import CpuReservation
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("needs two CPUs")
+    first, second = CpuReservation(1), CpuReservation(1)
+    try:
+        if first.cpus is None or second.cpus is None:
+            pytest.skip("other jobs on this machine hold the CPUs")
+        assert len(first.cpus) == 1 and not first.cpus & second.cpus
+        held = first.cpus
+        first.release()
+        third = CpuReservation(1)
+        assert third.cpus == held  # released CPUs are taken again
+        third.release()
+    finally:
+        first.release()
+        second.release()
 
 
 def test_standalone_working_dir_choice(tmp_path):
