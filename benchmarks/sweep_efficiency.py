@@ -18,7 +18,7 @@ learner's CPU seconds (os.wait4) and when the job ended.  Prints:
   worker behind the other queued jobs, so it is not idle CPU time).
 
 Usage: python benchmarks/sweep_efficiency.py [--jobs 4] [--runs 2] [--timesteps 80000]
-(defaults: 8 cluster jobs of about one minute each on an idle 2-core machine)
+(defaults: 8 cluster jobs of 40-60 s each on an idle 2-core machine)
 Figures are only meaningful on an otherwise idle machine (the load average is printed).
 """
 
