@@ -155,7 +155,11 @@ def classify(run_dir: Path, result: LearnerExit, stop_requested: bool) -> tuple:
         return "interrupted", f"exit code 75 without a saved model: {message}", None
     if code == EXIT_CONFIG:
         return "config_error", _stderr_tail(run_dir), None
-    if stop_requested:  # killed before its signal handler was installed
+    if stop_requested:
+        kind, message, timesteps = classify_files(run_dir)
+        if kind in ("ok", "interrupted"):  # a signal that came after the learner had saved
+            return kind, message, timesteps
+        # killed before its signal handler was installed
         return "interrupted", f"{result.describe()} after the job forwarded a stop signal", None
     if code == EXIT_DIVERGED:
         return "diverged", _stderr_tail(run_dir), None
