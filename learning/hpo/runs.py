@@ -31,14 +31,33 @@ class RunDir:
     path: Path
 
 
+# attempt outcomes (job_state.json, learning.hpo.metrics.classify) whose logs and models
+# are not part of the run's result; "ok", "interrupted" and None (still running) are
+FAILED_OUTCOMES = ("failed", "diverged", "config_error")
+
+
+def failed_attempt_dirs(job_dir: Path) -> set[str]:
+    """Names of the run directories whose attempt the job's restart state records as
+    failed (crashed, killed, diverged): their logs are not part of the run's curve."""
+    state, _ = read_job_state(job_dir)
+    failed = set()
+    for run in (state or {}).get("runs", []):
+        for attempt in run.get("attempts") or []:
+            if isinstance(attempt, dict) and attempt.get("outcome") in FAILED_OUTCOMES:
+                failed.add(Path(str(attempt.get("dir", ""))).name)
+    return failed
+
+
 def run_dirs(job_dir: Path) -> dict[int, list[RunDir]]:
-    """Run directories of a job, per run, in (iteration, attempt) order."""
+    """Run directories of a job, per run, in (iteration, attempt) order, without the
+    attempts that the job recorded as failed."""
     runs: dict[int, list[RunDir]] = {}
     if not job_dir or not Path(job_dir).is_dir():
         return runs
+    failed = failed_attempt_dirs(job_dir)
     for path in Path(job_dir).iterdir():
         match = RUN_DIR.match(path.name)
-        if match and path.is_dir():
+        if match and path.is_dir() and path.name not in failed:
             run, iteration, attempt = (int(g) for g in match.groups())
             runs.setdefault(run, []).append(RunDir(run, iteration, attempt, path))
     return {r: sorted(v, key=lambda d: (d.iteration, d.attempt)) for r, v in sorted(runs.items())}

@@ -41,3 +41,21 @@ def test_learning_curve_stitches_chained_training_iterations(tmp_path):
     assert curve["timesteps"].tolist() == [32, 64, 96, 128]
     second = pd.read_csv(dirs[1].path / "logs" / "progress.csv")
     assert curve["reward"].tolist()[2:] == second["rollout/ep_rew_mean"].tolist()
+
+
+def test_failed_attempts_are_left_out_of_a_runs_directories(tmp_path):
+    """A crashed attempt's progress log must not be stitched into the run's curve."""
+    job = tmp_path / "job"
+    rows = {"run_0.0-0": [(32, -0.9), (64, -0.8)], "run_0.0-1": [(32, -0.5)],
+            "run_0.1-0": [(64, -0.4)]}
+    for name, points in rows.items():
+        logs = job / name / "logs"
+        logs.mkdir(parents=True)
+        lines = ["time/total_timesteps,rollout/ep_rew_mean"] + [f"{t},{r}" for t, r in points]
+        (logs / "progress.csv").write_text("\n".join(lines) + "\n")
+    attempts = [{"dir": "run_0.0-0", "outcome": "failed"}, {"dir": "run_0.0-1", "outcome": "ok"},
+                {"dir": "run_0.1-0", "outcome": None}]
+    (job / "job_state.json").write_text(json.dumps({"runs": [{"run": 0, "attempts": attempts}]}))
+    dirs = run_dirs(job)[0]
+    assert [d.path.name for d in dirs] == ["run_0.0-1", "run_0.1-0"]
+    assert learning_curve(dirs)["reward"].tolist() == [-0.5, -0.4]
