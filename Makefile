@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # pytest arguments, e.g. `make test PYTEST_ARGS="-m 'not slurm'"`
 PYTEST_ARGS ?=
 
-.PHONY: setup demo train test lint bench clean
+.PHONY: setup demo inspect train test lint bench clean
 
 # Set up from nothing: Debian packages (headless rendering), a virtual environment,
 # the CPU build of torch first (a bare `torch` requirement would pull several GB of
@@ -21,12 +21,22 @@ $(VENV)/.installed: setup.cfg pyproject.toml scripts/install_system_packages.sh
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-# The main job: a small hyperparameter optimization on this machine (cluster_utils'
-# local mode, non-interactive), on the embedded default templates.
-demo: setup
-	$(PY) -m cluster_utils.hp_optimization hp_optim/ppo_local.json
+RESULTS ?= results/ppo_local
 
-# One short training run from config/config.json.
+# The main job: a small hyperparameter optimization on this machine (cluster_utils'
+# local mode, non-interactive), on the embedded default templates. An earlier demo's
+# results are moved aside (cluster_utils would ask whether to delete them), then the
+# winners are inspected.
+demo: setup
+	if [ -e results/ppo_local ]; then mv results/ppo_local results/ppo_local.$$(date +%Y%m%d-%H%M%S); fi
+	$(PY) -m cluster_utils.hp_optimization hp_optim/ppo_local.json 'results_dir="$(CURDIR)/results"'
+	$(PY) -m learning.hpo.inspect results/ppo_local
+
+# Ranked table + report.html of an optimization: make inspect RESULTS=results/<name>
+inspect: setup
+	$(PY) -m learning.hpo.inspect $(RESULTS)
+
+# One training run from config/config.json (PPO defaults, 200k steps: ~4-8 min).
 train: setup
 	$(PY) -m learning config/config.json
 
