@@ -21,23 +21,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from learning.atomic_io import atomic_write_json
 from learning.configs import ROLES, RunConfig
 
 RUN_INFO_FILE = "run_info.json"
 CONFIGS_DIR = "configs"
 VERSIONED_PACKAGES = ("lttfs", "stable-baselines3", "torch", "gymnasium", "mujoco", "numpy")
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and os.replace."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: str | Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def package_versions() -> dict[str, str]:

@@ -20,11 +20,12 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
+from learning.atomic_io import atomic_write_json
 from learning.callbacks import DivergedError, EpisodeLog, NaNGuard, StopOnRequest, StopRequest
 from learning.configs import ConfigError, RunConfig, algorithm_class
 from learning.evaluation import EVALUATION_FILE, evaluate, model_policy
 from learning.progress_log import PROGRESS_FILE, make_logger
-from learning.run_record import RUN_INFO_FILE, RunRecord, atomic_write_json, copy_configs
+from learning.run_record import RUN_INFO_FILE, RunRecord, copy_configs
 
 EXIT_OK = 0
 EXIT_CONFIG = 2

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
+
+from learning.atomic_io import atomic_write_json
 
 from .results import ResultsError, Sweep, flatten, format_value, load_sweep, short_names
 from .runs import read_job_state, run_scores
@@ -163,12 +164,6 @@ def _environment_setup() -> dict:
     return {}
 
 
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def run_confirmation(sweep: Sweep, views, how_many: int, seeds: int, write_only: bool = False,
                      project_dir: Path | None = None) -> pd.DataFrame | None:
     """Plan, run (unless write_only) and read the confirmation grid search."""
@@ -187,8 +182,8 @@ def run_confirmation(sweep: Sweep, views, how_many: int, seeds: int, write_only:
                            "confirmation runs the sweep's job script from the project folder")
     config, plan_data = plan(sweep, views, how_many, seeds, project_dir)
     config_path, log_path = root / CONFIG_FILE, root / LOG_FILE
-    _write_json(config_path, config)
-    _write_json(root / PLAN_FILE, plan_data)
+    atomic_write_json(config_path, config)
+    atomic_write_json(root / PLAN_FILE, plan_data)
     command = f"cd {project_dir} && python -m cluster_utils.grid_search {config_path}"
     if write_only:
         print(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import html
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from learning.atomic_io import atomic_write_text
 
 from . import plots
 from .results import Sweep, parameter_importance, short_names
@@ -114,17 +114,6 @@ def write_report(path, sweep: Sweep, views, curve_data: list, command: str | Non
         f"<title>{html.escape(sweep.root.name)}: optimization report</title>"
         f"<style>{STYLE}</style></head><body>" + "\n".join(parts) + "</body></html>"
     )
-    _write_atomic(path, page)
-    return path
-
-
-def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, page)
+    return path

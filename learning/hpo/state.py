@@ -38,10 +38,10 @@ job folder (cluster_utils' best_jobs) stays readable.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from learning.atomic_io import atomic_write_json
 
 STATE_FILE = "job_state.json"
 FORMAT = "lttfs-job-state/1"
@@ -91,35 +91,8 @@ def new_state(
     }
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` so that readers see the old or the new file, never a part."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True, allow_nan=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-
-
 def save_state(working_dir: Path, state: dict[str, Any]) -> None:
-    write_json_atomic(Path(working_dir) / STATE_FILE, state)
+    atomic_write_json(Path(working_dir) / STATE_FILE, state, indent=1, sort_keys=True)
 
 
 def load_state(working_dir: Path) -> dict[str, Any] | None:
