@@ -30,11 +30,11 @@ RESULTS ?= results/ppo_local
 demo: setup
 	if [ -e results/ppo_local ]; then mv results/ppo_local results/ppo_local.$$(date +%Y%m%d-%H%M%S); fi
 	$(PY) -m cluster_utils.hp_optimization hp_optim/ppo_local.json 'results_dir="$(CURDIR)/results"'
-	$(PY) -m learning.hpo.inspect results/ppo_local
+	$(PY) -m learning.sweep.inspection results/ppo_local
 
 # Ranked table + report.html of an optimization: make inspect RESULTS=results/<name>
 inspect: setup
-	$(PY) -m learning.hpo.inspect $(RESULTS)
+	$(PY) -m learning.sweep.inspection $(RESULTS)
 
 # One training run from config/config.json (PPO defaults, 200k steps: ~4-8 min).
 train: setup

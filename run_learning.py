@@ -1,12 +1,12 @@
 """cluster_utils job script: train several runs of one hyperparameter sample.
 
 Usage: ``python run_learning.py SETTINGS.json ['key=value' ...]`` standalone, or as
-started by cluster_utils (see learning/hpo/job.py).
+started by cluster_utils (see learning/job/).
 """
 
 import sys
 
-from learning.hpo.job import main
+from learning.job.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))

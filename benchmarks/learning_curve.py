@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from learning.configs import load_configs
-    from learning.evaluation import evaluate, model_policy, random_policy
-    from learning.train import build_model, make_env
+    from learning.config import load_configs
+    from learning.training.evaluation import evaluate, model_policy, random_policy
+    from learning.training.train import build_model, make_env
 
     torch.set_num_threads(args.threads)
     config = load_configs(args.config, check_load_path=False)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from learning.callbacks import StopRequest
+from learning.contract import EXIT_CONFIG
+from learning.training.callbacks import StopRequest
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -43,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = StopRequest()
     stop.install()
     try:
-        from learning.configs import ConfigError, load_configs
-        from learning.train import EXIT_CONFIG, train
+        from learning.config import ConfigError, load_configs
+        from learning.training.train import train
 
         try:
             config = load_configs(args.config)

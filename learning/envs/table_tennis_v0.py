@@ -10,7 +10,9 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from learning.rewards import episode_reward
+from learning.config.checks import ConfigError
+from learning.config.env_roles import load_default, validate_env_roles
+from learning.envs.rewards import episode_reward
 
 SCENE_FILE = "table_tennis_scene.xml"
 JOINTS = ("shoulder_yaw", "shoulder_pitch", "elbow", "wrist")
@@ -30,18 +32,6 @@ OBS_NAMES = (
     + ["ball_x", "ball_y", "ball_z", "ball_vx", "ball_vy", "ball_vz"]
 )
 
-_HYSR_KEYS = (
-    "robot_position", "table_position", "target_position", "world_boundaries",
-    "mujoco_time_step", "algo_time_step", "starting_pressures", "reference_posture",
-    "pressure_change_range", "ball_launch_position_min", "ball_launch_position_max",
-    "ball_launch_velocity_min", "ball_launch_velocity_max", "trajectory",
-    "nb_steps_per_episode",
-)
-_PAM_KEYS = (
-    "min_pressures", "max_pressures", "torque_per_bar_ago", "torque_per_bar_antago",
-    "stiffness_per_bar", "neutral_angles", "joint_damping",
-)
-_REWARD_KEYS = ("normalization_constant", "rtt_cap", "smash")
 
 
 class TableTennisEnv(gym.Env):
@@ -119,7 +109,7 @@ class TableTennisEnv(gym.Env):
     | 19-21 | ball linear velocity x, y, z                    | m/s   | ball_free          |
 
     ## Rewards
-    Sparse, as in the original project (``learning.rewards``): 0 at every step but the
+    Sparse, as in the original project (``learning.envs.rewards``): 0 at every step but the
     episode's last, which gets
     - no hit: ``-min_distance_ball_racket``;
     - hit: ``max(1 - (min_distance_ball_target / normalization_constant) ** 0.75, rtt_cap)``;
@@ -140,7 +130,7 @@ class TableTennisEnv(gym.Env):
 
     ``info`` at the last step holds ``hit`` (bool), ``min_distance_ball_racket`` (m),
     ``min_distance_ball_target`` (m, None without hit), ``max_ball_velocity`` (m/s, after the
-    hit; 0.0 without hit), ``reward_terms`` (dict from ``learning.rewards.episode_reward``),
+    hit; 0.0 without hit), ``reward_terms`` (dict from ``learning.envs.rewards.episode_reward``),
     ``hit_step`` (control step of the first hit or None), ``episode_steps``,
     ``end_reason`` (see Episode End) and ``launch``
     (launch position and velocity). Other steps return an empty ``info``.
@@ -168,11 +158,14 @@ class TableTennisEnv(gym.Env):
     a ball resting on the racket ends only this way).
 
     ## Arguments
-    ``TableTennisEnv(reward_config, hysr_config, pam_config, render_mode=None)`` with plain
-    dicts (the files config/reward.json, hysr.json, pam.json), or
-    ``gymnasium.make("learning/TableTennis-v0", reward_config=..., hysr_config=...,
-    pam_config=...)``. ``mujoco_time_step`` is the physics step (s) and ``algo_time_step``
-    the control step (s), an integer multiple of it; each ``step()`` is exactly one
+    ``TableTennisEnv(reward_config=None, hysr_config=None, pam_config=None,
+    render_mode=None)`` with plain dicts (the files config/reward.json, hysr.json,
+    pam.json; a role left out or None is the shipped default), or
+    ``gymnasium.make("learning/TableTennis-v0")`` with the same keyword arguments. The
+    configs pass the same checks as the learner's (learning.config.env_roles): a bad value
+    raises ``learning.config.ConfigError`` (a ValueError) naming the role and the key.
+    ``mujoco_time_step`` is the physics step (s) and ``algo_time_step`` the control step
+    (s), an integer multiple of it; each ``step()`` is exactly one
     ``mujoco.mj_step(model, data, nstep=algo_time_step / mujoco_time_step)`` call.
     ``render_mode="rgb_array"`` renders 480x640 frames from the "side" camera with
     ``mujoco.Renderer`` (headless: set ``MUJOCO_GL=egl`` or ``osmesa``).
@@ -185,44 +178,51 @@ class TableTennisEnv(gym.Env):
 
     def __init__(
         self,
-        reward_config: dict,
-        hysr_config: dict,
-        pam_config: dict,
+        reward_config: dict | None = None,
+        hysr_config: dict | None = None,
+        pam_config: dict | None = None,
         render_mode: str | None = None,
     ):
-        _require_keys(reward_config, _REWARD_KEYS, "reward_config")
-        _require_keys(hysr_config, _HYSR_KEYS, "hysr_config")
-        _require_keys(pam_config, _PAM_KEYS, "pam_config")
+        roles = {
+            "reward_config": reward_config,
+            "hysr_config": hysr_config,
+            "pam_config": pam_config,
+        }
+        roles = {
+            role: load_default(role) if value is None else _plain_dict(value, role)
+            for role, value in roles.items()
+        }
+        validate_env_roles(roles, {role: f"{role} (argument)" for role in roles})
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode: {render_mode!r} is not supported; valid: None, 'rgb_array'"
             )
         self.render_mode = render_mode
-        self.reward_config = dict(reward_config)
-        self.hysr_config = dict(hysr_config)
-        self.pam_config = dict(pam_config)
+        self.reward_config = roles["reward_config"]
+        self.hysr_config = roles["hysr_config"]
+        self.pam_config = roles["pam_config"]
         h, p = self.hysr_config, self.pam_config
 
-        physics_dt = _positive(h, "mujoco_time_step")
-        control_dt = _positive(h, "algo_time_step")
-        self.substeps = _substeps(physics_dt, control_dt)
+        physics_dt = float(h["mujoco_time_step"])
+        control_dt = float(h["algo_time_step"])
+        self.substeps = int(round(control_dt / physics_dt))
         self.dt = control_dt
         self.metadata = {**self.metadata, "render_fps": int(round(1.0 / control_dt))}
 
-        self._p_min, self._p_max = _pressure_limits(p)
-        self._start_pressures = _pressure_pairs(h, "starting_pressures", self._p_min, self._p_max)
-        self._reference_pressures = _pressure_pairs(
-            h, "reference_posture", self._p_min, self._p_max
+        self._p_min = np.array(p["min_pressures"], dtype=float)
+        self._p_max = np.array(p["max_pressures"], dtype=float)
+        self._start_pressures = np.array(h["starting_pressures"], dtype=float).ravel()
+        self._reference_pressures = np.array(h["reference_posture"], dtype=float).ravel()
+        self._pressure_step = float(h["pressure_change_range"])
+        self._robot_position = _vector(h["robot_position"])
+        self._target = _vector(h["target_position"])
+        self._bounds_min = _vector(h["world_boundaries"]["min"])
+        self._bounds_max = _vector(h["world_boundaries"]["max"])
+        self._launch_ranges = tuple(
+            np.array(h[f"ball_launch_{kind}_{end}"], dtype=float)
+            for kind in ("position", "velocity") for end in ("min", "max")
         )
-        self._pressure_step = _positive(h, "pressure_change_range")
-        self._robot_position = _vector(h, "robot_position")
-        self._target = _vector(h, "target_position")
-        self._bounds_min = _vector(h["world_boundaries"], "min", "hysr_config.world_boundaries")
-        self._bounds_max = _vector(h["world_boundaries"], "max", "hysr_config.world_boundaries")
-        self._launch_ranges = _launch_ranges(h, self._bounds_min, self._bounds_max)
         self._trajectory = int(h["trajectory"])
-        if self._trajectory < -1:
-            raise ValueError("hysr_config.trajectory: must be -1 (random) or a launch index >= 0")
         self._max_steps = int(h["nb_steps_per_episode"])
 
         self.model = _build_model(h, p, physics_dt)
@@ -444,113 +444,40 @@ def _segment_distance(a, b, point) -> float:
     return math.sqrt(dx * dx + dy * dy + dz * dz)
 
 
-def _require_keys(config: dict, keys: tuple, name: str) -> None:
-    if not isinstance(config, dict):
-        raise TypeError(f"{name}: expected a dict, got {type(config).__name__}")
-    missing = [k for k in keys if k not in config]
-    if missing:
-        raise ValueError(f"{name}: missing keys {missing}; needed: {list(keys)}")
-
-
-def _positive(config: dict, key: str) -> float:
-    value = float(config[key])
-    if not value > 0:
-        raise ValueError(f"hysr_config.{key}: must be > 0, got {config[key]!r}")
-    return value
-
-
-def _substeps(physics_dt: float, control_dt: float) -> int:
-    ratio = control_dt / physics_dt
-    substeps = int(round(ratio))
-    if substeps < 1 or abs(ratio - substeps) > 1e-6 * ratio:
-        raise ValueError(
-            f"hysr_config.algo_time_step: {control_dt} must be an integer multiple of "
-            f"mujoco_time_step {physics_dt}"
-        )
-    return substeps
-
-
-def _vector(config: dict, key: str, where: str = "hysr_config") -> list:
-    value = config[key]
-    if not (isinstance(value, (list, tuple)) and len(value) == 3):
-        raise ValueError(f"{where}.{key}: expected [x, y, z], got {value!r}")
+def _vector(value) -> list:
     return [float(v) for v in value]
 
 
-def _pressure_limits(pam: dict) -> tuple[np.ndarray, np.ndarray]:
-    limits = []
-    for key in ("min_pressures", "max_pressures"):
-        value = pam[key]
-        if not (isinstance(value, (list, tuple)) and len(value) == 8):
-            raise ValueError(f"pam_config.{key}: expected 8 numbers (bar), in action order")
-        limits.append(np.array(value, dtype=float))
-    p_min, p_max = limits
-    if np.any(p_min < 0) or np.any(p_min >= p_max):
-        raise ValueError("pam_config: need 0 <= min_pressures < max_pressures per muscle")
-    return p_min, p_max
-
-
-def _pressure_pairs(hysr: dict, key: str, p_min: np.ndarray, p_max: np.ndarray) -> np.ndarray:
-    value = np.asarray(hysr[key], dtype=float)
-    if value.shape != (4, 2):
-        raise ValueError(f"hysr_config.{key}: expected 4 [agonist, antagonist] pairs (bar)")
-    flat = value.ravel()
-    if np.any(flat < p_min) or np.any(flat > p_max):
-        raise ValueError(
-            f"hysr_config.{key}: pressures must lie within pam_config's min/max pressures"
-        )
-    return flat
-
-
-def _launch_ranges(hysr: dict, lo: list, hi: list) -> tuple:
-    ranges = []
-    for kind in ("position", "velocity"):
-        a = np.array(_vector(hysr, f"ball_launch_{kind}_min"))
-        b = np.array(_vector(hysr, f"ball_launch_{kind}_max"))
-        if np.any(a > b):
-            raise ValueError(f"hysr_config.ball_launch_{kind}_min: must be <= ..._max")
-        ranges += [a, b]
-    if np.any(ranges[0] < lo) or np.any(ranges[1] > hi):
-        raise ValueError(
-            "hysr_config.ball_launch_position_min/max: must lie inside world_boundaries"
-        )
-    return tuple(ranges)
+def _plain_dict(value, role: str) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{role} (argument)", "(top level)", f"is a {type(value).__name__}",
+                          "a dict with the keys of the shipped default")
+    return dict(value)
 
 
 def _build_model(hysr: dict, pam: dict, physics_dt: float) -> mujoco.MjModel:
-    """Compile the scene with positions, time step and muscle parameters from the configs."""
+    """Compile the scene with positions, time step and muscle parameters from the
+    (validated) configs."""
     assets = resources.files("learning.envs") / "assets"
     with resources.as_file(assets / SCENE_FILE) as scene_path:
         spec = mujoco.MjSpec.from_file(str(scene_path))
     spec.option.timestep = physics_dt
-    spec.body("robot_base").pos = _vector(hysr, "robot_position")
-    spec.body("table").pos = _vector(hysr, "table_position")
-    spec.site("target").pos = _vector(hysr, "target_position")
-    columns = {}
-    for key in ("torque_per_bar_ago", "torque_per_bar_antago", "stiffness_per_bar",
-                "neutral_angles", "joint_damping"):
-        value = pam[key]
-        if not (isinstance(value, (list, tuple)) and len(value) == 4):
-            raise ValueError(f"pam_config.{key}: expected 4 numbers (one per joint)")
-        columns[key] = [float(v) for v in value]
-    p_min, p_max = _pressure_limits(pam)
+    spec.body("robot_base").pos = _vector(hysr["robot_position"])
+    spec.body("table").pos = _vector(hysr["table_position"])
+    spec.site("target").pos = _vector(hysr["target_position"])
+    p_min, p_max = pam["min_pressures"], pam["max_pressures"]
     for i, joint in enumerate(JOINTS):
-        k, q0 = columns["stiffness_per_bar"][i], columns["neutral_angles"][i]
-        g_ago, g_antago = columns["torque_per_bar_ago"][i], columns["torque_per_bar_antago"][i]
-        if k < 0 or g_ago <= 0 or g_antago <= 0 or columns["joint_damping"][i] < 0:
-            raise ValueError(
-                "pam_config: torque_per_bar_* must be > 0, stiffness_per_bar and "
-                f"joint_damping >= 0 (joint {i}, {joint})"
-            )
-        spec.joint(joint).damping = [columns["joint_damping"][i], 0.0, 0.0]
+        k, q0 = float(pam["stiffness_per_bar"][i]), float(pam["neutral_angles"][i])
+        g_ago = float(pam["torque_per_bar_ago"][i])
+        g_antago = float(pam["torque_per_bar_antago"][i])
+        spec.joint(joint).damping = [float(pam["joint_damping"][i]), 0.0, 0.0]
         # affine gain: force = (gainprm[0] + gainprm[1] * length) * pressure, where the
         # actuator length is gear * q: agonist (gear 1) (G + k q0 - k q) p,
         # antagonist (gear -1) (G - k q0 + k q) p, applied with the gear's sign.
-        agonist, antagonist = spec.actuator(f"{joint}_agonist"), spec.actuator(
-            f"{joint}_antagonist"
-        )
+        agonist = spec.actuator(f"{joint}_agonist")
+        antagonist = spec.actuator(f"{joint}_antagonist")
         agonist.gainprm = [g_ago + k * q0, -k] + [0.0] * 8
         antagonist.gainprm = [g_antago - k * q0, -k] + [0.0] * 8
-        agonist.ctrlrange = [p_min[2 * i], p_max[2 * i]]
-        antagonist.ctrlrange = [p_min[2 * i + 1], p_max[2 * i + 1]]
+        agonist.ctrlrange = [float(p_min[2 * i]), float(p_max[2 * i])]
+        antagonist.ctrlrange = [float(p_min[2 * i + 1]), float(p_max[2 * i + 1])]
     return spec.compile()

@@ -1,0 +1,37 @@
+"""Loading and validation of the five config roles: the only config checks.
+
+The learner (:func:`load_configs`), the env (:func:`validate_env_roles`), the job and
+the sweep's pre-flight (:func:`merge_and_validate`) all run these checks, so a bad value
+is the same config error, naming the file and the dotted key, wherever it is found.
+"""
+
+from learning.config.addressing import (
+    ParameterError,
+    apply_overrides,
+    collect_overrides,
+    merge_and_validate,
+    parse_address,
+)
+from learning.config.checks import ConfigError, json_kind, read_json_object
+from learning.config.env_roles import validate_env_roles
+from learning.config.loading import RunConfig, load_configs, read_role_files, validate_roles
+from learning.config.rl import ALGORITHMS, algorithm_class, rl_schema
+
+__all__ = [
+    "ALGORITHMS",
+    "ConfigError",
+    "ParameterError",
+    "RunConfig",
+    "algorithm_class",
+    "apply_overrides",
+    "collect_overrides",
+    "json_kind",
+    "load_configs",
+    "merge_and_validate",
+    "parse_address",
+    "read_json_object",
+    "read_role_files",
+    "rl_schema",
+    "validate_env_roles",
+    "validate_roles",
+]

@@ -1,0 +1,255 @@
+"""rl_config and rl_common_config: stable-baselines3's own argument names and types (read
+from the signature of ``PPO.__init__`` / ``SAC.__init__``), our extra keys, ranges."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from learning.config.checks import ConfigError, check_keys, check_range, is_number, json_kind
+
+ALGORITHMS = ("ppo", "sac")
+# rl_config keys that are ours, not stable-baselines3's.
+RL_EXTRA_KEYS = ("num_layers", "num_hidden", "num_timesteps", "log_path", "save_path", "load_path")
+# Constructor arguments the learner sets itself (or that are not JSON values).
+RL_EXCLUDED_ARGS = (
+    "self",
+    "policy",
+    "env",
+    "seed",
+    "policy_kwargs",
+    "tensorboard_log",
+    "rollout_buffer_kwargs",
+    "replay_buffer_kwargs",
+    "_init_setup_model",
+)
+MAX_SEED = 2**32 - 1
+
+
+RL_COMMON_SCHEMA = {
+    "algorithm": "one of " + ", ".join(ALGORITHMS),
+    "random_seed": f"null or an integer in [0, {MAX_SEED}]",
+    "log_episodes": "true or false",
+    "evaluation_episodes": "an integer >= 1",
+    "evaluation_target_radius": "a number > 0 (metres)",
+}
+
+
+def validate_rl_common(data: dict[str, Any], file: Path) -> dict[str, Any]:
+    check_keys(data, RL_COMMON_SCHEMA, file, "")
+    if data["algorithm"] not in ALGORITHMS:
+        raise ConfigError(
+            file, "algorithm", f"is {data['algorithm']!r}", RL_COMMON_SCHEMA["algorithm"]
+        )
+    seed = data["random_seed"]
+    if seed is not None:
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ConfigError(
+                file, "random_seed", f"is a {json_kind(seed)}", RL_COMMON_SCHEMA["random_seed"]
+            )
+        check_range(seed, file, "random_seed", low=0, high=MAX_SEED)
+    if not isinstance(data["log_episodes"], bool):
+        raise ConfigError(
+            file, "log_episodes", f"is a {json_kind(data['log_episodes'])}", "true or false"
+        )
+    episodes = data["evaluation_episodes"]
+    if not isinstance(episodes, int) or isinstance(episodes, bool):
+        raise ConfigError(
+            file, "evaluation_episodes", f"is a {json_kind(episodes)}", "an integer >= 1"
+        )
+    check_range(episodes, file, "evaluation_episodes", low=1)
+    radius = data["evaluation_target_radius"]
+    if not is_number(radius):
+        raise ConfigError(
+            file, "evaluation_target_radius", f"is a {json_kind(radius)}", "a number > 0"
+        )
+    check_range(radius, file, "evaluation_target_radius", low=0, low_open=True)
+    return data
+
+
+def algorithm_class(algorithm: str) -> type:
+    """The stable-baselines3 class of ``algorithm`` ("ppo" or "sac")."""
+    from stable_baselines3 import PPO, SAC
+
+    return {"ppo": PPO, "sac": SAC}[algorithm]
+
+
+def _annotation_kinds(annotation: Any) -> set[str]:
+    """JSON kinds a constructor annotation accepts (empty: not settable from JSON)."""
+    if annotation is type(None) or annotation is None:
+        return {"null"}
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        kinds: set[str] = set()
+        for arg in typing.get_args(annotation):
+            kinds |= _annotation_kinds(arg)
+        return kinds
+    if annotation is bool:
+        return {"boolean"}
+    if annotation is int:
+        return {"integer"}
+    if annotation is float:
+        return {"number", "integer"}
+    if annotation is str:
+        return {"string"}
+    if annotation is tuple or origin is tuple:
+        return {"list"}
+    return set()  # classes, callables, torch.device (given as a string: `| str`), ...
+
+
+def rl_schema(algorithm: str) -> dict[str, set[str]]:
+    """rl_config key -> accepted JSON kinds for ``algorithm``."""
+    parameters = inspect.signature(algorithm_class(algorithm).__init__).parameters
+    schema: dict[str, set[str]] = {}
+    for name, parameter in parameters.items():
+        if name in RL_EXCLUDED_ARGS:
+            continue
+        kinds = _annotation_kinds(parameter.annotation)
+        if kinds - {"null"}:  # only-null arguments (classes, noise objects) are not settable
+            schema[name] = kinds
+    schema.update(
+        num_layers={"integer"},
+        num_hidden={"integer"},
+        num_timesteps={"integer"},
+        log_path={"string"},
+        save_path={"string"},
+        load_path={"string"},
+    )
+    return schema
+
+
+# key -> (low, high, low_open, high_open) for numeric stable-baselines3 arguments
+RL_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "learning_rate": (0, None, True, False),
+    "n_steps": (1, None, False, False),
+    "batch_size": (1, None, False, False),
+    "n_epochs": (1, None, False, False),
+    "gamma": (0, 1, False, False),
+    "gae_lambda": (0, 1, False, False),
+    "clip_range": (0, None, True, False),
+    "clip_range_vf": (0, None, True, False),
+    "ent_coef": (0, None, False, False),
+    "vf_coef": (0, None, False, False),
+    "max_grad_norm": (0, None, True, False),
+    "sde_sample_freq": (-1, None, False, False),
+    "target_kl": (0, None, True, False),
+    "stats_window_size": (1, None, False, False),
+    "buffer_size": (1, None, False, False),
+    "learning_starts": (0, None, False, False),
+    "tau": (0, 1, True, False),
+    "gradient_steps": (-1, None, False, False),
+    "target_update_interval": (1, None, False, False),
+    "verbose": (0, 2, False, False),
+    "num_layers": (1, None, False, False),
+    "num_hidden": (1, None, False, False),
+    "num_timesteps": (1, None, False, False),
+}
+
+
+def _describe(kinds: set[str]) -> str:
+    articles = {
+        "integer": "an integer",
+        "number": "a number",
+        "boolean": "true or false",
+        "string": "a string",
+        "list": "a list",
+        "null": "null",
+    }
+    names = [k for k in articles if k in kinds]
+    if "number" in names and "integer" in names:
+        names.remove("integer")
+    return " or ".join(articles[n] for n in names)
+
+
+def validate_rl(
+    data: dict[str, Any], file: Path, algorithm: str, check_load_path: bool = True
+) -> dict[str, Any]:
+    """rl_config for ``algorithm``: SB3 argument names, JSON types, ranges, paths."""
+    schema = rl_schema(algorithm)
+    valid = ", ".join(schema)
+    for key in data:
+        if key not in schema:
+            close = difflib.get_close_matches(key, list(schema), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(file, key, f"unknown key for algorithm {algorithm!r}{hint}", valid)
+    for key in RL_EXTRA_KEYS:
+        if key not in data:
+            raise ConfigError(file, key, "missing key", f"required: {', '.join(RL_EXTRA_KEYS)}")
+    for key, value in data.items():
+        kinds = schema[key]
+        if json_kind(value) not in kinds or (
+            json_kind(value) == "number" and not math.isfinite(value)
+        ):
+            raise ConfigError(file, key, f"is a {json_kind(value)} ({value!r})", _describe(kinds))
+        if key in RL_RANGES and is_number(value):
+            low, high, low_open, high_open = RL_RANGES[key]
+            check_range(value, file, key, low, high, low_open, high_open)
+    _check_rl_specials(data, file, algorithm, check_load_path)
+    return data
+
+
+def _check_rl_specials(
+    data: dict[str, Any], file: Path, algorithm: str, check_load_path: bool
+) -> None:
+    if algorithm == "ppo" and data.get("normalize_advantage", True) and "batch_size" in data:
+        check_range(data["batch_size"], file, "batch_size", low=2)  # SB3 asserts > 1
+    for key in ("ent_coef", "target_entropy"):
+        value = data.get(key)
+        if isinstance(value, str):
+            tail = value[len("auto_") :] if value.startswith("auto_") else None
+            if value != "auto" and (key != "ent_coef" or not _is_float_text(tail)):
+                choices = (
+                    '"auto", "auto_<initial value>" or a number'
+                    if key == "ent_coef"
+                    else ('"auto" or a number')
+                )
+                raise ConfigError(file, key, f"is {value!r}", choices)
+    freq = data.get("train_freq")
+    if isinstance(freq, list):
+        if (
+            len(freq) != 2
+            or not isinstance(freq[0], int)
+            or isinstance(freq[0], bool)
+            or freq[0] < 1
+            or freq[1] not in ("step", "episode")
+        ):
+            raise ConfigError(
+                file, "train_freq", f"is {freq!r}", 'an integer >= 1 or [n >= 1, "step"|"episode"]'
+            )
+    elif isinstance(freq, int):
+        check_range(freq, file, "train_freq", low=1)
+    if (
+        "device" in data
+        and data["device"] not in ("auto", "cpu", "cuda")
+        and not str(data["device"]).startswith("cuda:")
+    ):
+        raise ConfigError(file, "device", f"is {data['device']!r}", '"auto", "cpu", "cuda[:N]"')
+    for key in ("log_path", "save_path"):
+        if not data[key]:
+            raise ConfigError(file, key, "is empty", "a path relative to the current directory")
+    if not data["save_path"].endswith(".zip"):
+        raise ConfigError(file, "save_path", f"is {data['save_path']!r}", "a path ending in .zip")
+    load_path = data["load_path"]
+    if load_path and not load_path.endswith(".zip"):
+        raise ConfigError(file, "load_path", f"is {load_path!r}", '"" or a path ending in .zip')
+    if load_path and check_load_path and not Path(load_path).is_file():
+        raise ConfigError(
+            file,
+            "load_path",
+            f"model file not found: {Path(load_path).resolve()}",
+            '"" (train from scratch) or a saved model .zip (relative to the current directory)',
+        )
+
+
+def _is_float_text(text: str | None) -> bool:
+    if text is None:
+        return False
+    try:
+        return math.isfinite(float(text)) and float(text) > 0
+    except ValueError:
+        return False

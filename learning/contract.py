@@ -1,0 +1,112 @@
+"""What every wing shares: config roles, file names, exit codes, attempt outcomes and the
+run folder name (built and parsed here, nowhere else).
+
+The learner (``python -m learning``, :mod:`learning.training`) writes the files, the job
+(:mod:`learning.job`) reads them to classify attempts and score runs, the sweep
+(:mod:`learning.sweep`) reads them back for inspection. This module imports nothing
+heavy, so every wing, on a compute node or a login node, can import it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+#: The project directory: the repository root holding run_learning.py and config/.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+#: The shipped default configs (reward.json, hysr.json, pam.json, ppo_default.json, ...).
+DEFAULT_CONFIG_DIR = PROJECT_DIR / "config"
+#: The cluster_utils job script.
+JOB_SCRIPT = "run_learning.py"
+
+# --------------------------------------------------------------------------- configs
+#: The five config roles, in the order of config/config.json.
+ROLES = ("reward_config", "hysr_config", "pam_config", "rl_config", "rl_common_config")
+#: rl_config keys the job sets for every learner attempt (they are not parameters).
+JOB_MANAGED_RL_KEYS = ("log_path", "save_path", "load_path")
+
+# --------------------------------------------------------------------------- exit codes
+#: ``python -m learning``: trained and evaluated.
+EXIT_OK = 0
+#: config error, nothing trained (also a standalone job's config error).
+EXIT_CONFIG = 2
+#: a job that exits to be started again (cluster_utils' RETURN_CODE_FOR_RESUME).
+EXIT_RESUME = 3
+#: NaN or infinity in a reward, an observation or the network (EX_DATAERR).
+EXIT_DIVERGED = 65
+#: stopped by SIGTERM/SIGUSR1 with the model saved: continue from it (EX_TEMPFAIL).
+EXIT_INTERRUPTED = 75
+
+# --------------------------------------------------------------------------- a learner's files
+#: in the learner's rl_config.log_path
+PROGRESS_FILE = "progress.csv"
+EVALUATION_FILE = "evaluation.json"
+RUN_INFO_FILE = "run_info.json"
+EPISODES_FILE = "episodes.csv"
+CONFIGS_DIR = "configs"  # the role configs as the learner used them
+#: progress.csv columns (stable-baselines3's logger keys)
+TIMESTEPS_COLUMN = "time/total_timesteps"
+EPREWMEAN_COLUMN = "rollout/ep_rew_mean"
+#: run_info.json "status" values
+RUN_RUNNING, RUN_FINISHED, RUN_INTERRUPTED, RUN_DIVERGED, RUN_FAILED = (
+    "running", "finished", "interrupted", "diverged", "failed",
+)
+
+
+def replay_buffer_path(model_path: str | Path) -> Path:
+    """Where a SAC model's replay buffer is stored: beside the model, <stem>_replay_buffer.pkl."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + "_replay_buffer.pkl")
+
+
+# --------------------------------------------------------------------------- a job's files
+SETTINGS_FILE = "settings.json"  # cluster_utils writes the job's parameters here
+METRICS_FILE = "metrics.csv"  # cluster_utils' finalize_job
+PARAM_CHOICE_FILE = "param_choice.csv"  # cluster_utils' finalize_job
+STATE_FILE = "job_state.json"  # the job's restart state (learning.job.state)
+JOB_LOG_FILE = "job.log"
+#: in every run folder: the merged configs, the learner's command and output
+RUN_CONFIG_DIR = "config"
+COMMAND_FILE = "command.txt"
+STDOUT_FILE = "stdout.log"
+STDERR_FILE = "stderr.log"
+#: the learner's rl_config paths inside its run folder
+LOG_DIR = "logs"
+MODEL_FILE = "model.zip"
+
+# --------------------------------------------------------------------------- attempt outcomes
+#: How one learner attempt ended (job_state.json "outcome"; learning.job.outcomes).
+OUTCOME_OK = "ok"  # trained and evaluated
+OUTCOME_INTERRUPTED = "interrupted"  # stopped by a signal; model saved if "model_saved"
+OUTCOME_CONFIG_ERROR = "config_error"  # exit code 2: the job fails at once
+OUTCOME_DIVERGED = "diverged"  # NaN: a failed attempt
+OUTCOME_FAILED = "failed"  # crashed, killed, or left incomplete files: a failed attempt
+OUTCOMES = (OUTCOME_OK, OUTCOME_INTERRUPTED, OUTCOME_CONFIG_ERROR, OUTCOME_DIVERGED,
+            OUTCOME_FAILED)
+#: attempts whose logs and models are not part of their run's result
+FAILED_OUTCOMES = (OUTCOME_FAILED, OUTCOME_DIVERGED, OUTCOME_CONFIG_ERROR)
+
+# --------------------------------------------------------------------------- run folders
+_RUN_DIR = re.compile(r"^run_(\d+)\.(\d+)-(\d+)$")
+
+
+class RunDirName(NamedTuple):
+    """``run_<run>.<iteration>-<attempt>``: one learner attempt of one chained iteration."""
+
+    run: int
+    iteration: int
+    attempt: int
+
+    def __str__(self) -> str:
+        return f"run_{self.run}.{self.iteration}-{self.attempt}"
+
+    @classmethod
+    def parse(cls, name: str) -> RunDirName | None:
+        """The parts of a run folder name, None if ``name`` is not one."""
+        match = _RUN_DIR.match(name)
+        return cls(*(int(g) for g in match.groups())) if match else None
+
+
+def run_dir_name(run: int, iteration: int, attempt: int) -> str:
+    return str(RunDirName(run, iteration, attempt))

@@ -1,1 +1,0 @@
-"""Everything cluster_utils-facing: template merge, restart state, the job loop."""

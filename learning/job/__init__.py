@@ -1,0 +1,7 @@
+"""The cluster_utils job (``run_learning.py``): several learning runs of one sample.
+
+settings.py (options, merged and checked configs, working dir), state.py (the restart
+state's schema), learner.py (the learner child process, signals, CPUs), outcomes.py
+(how an attempt ended), metrics.py (run scores, job metrics), loop.py (the job loop),
+cli.py (``main(argv)``). Runs on compute nodes: no pandas, no matplotlib, no torch.
+"""

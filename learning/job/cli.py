@@ -1,0 +1,61 @@
+"""``run_learning.py``: the cluster_utils job, or a standalone rerun of one.
+
+``main(argv)`` takes cluster_utils' job arguments (``--parameter-dict "{...}" --job-id N
+--cluster-utils-server HOST:PORT``) or, standalone, a settings file
+(``run_learning.py settings.json ['key=value' ...]``); see learning.job.settings for the
+settings and learning.job.loop for what the job does.
+
+Exit codes: 0 finished (metrics reported with ``finalize_job``); 3 resume (standalone:
+interrupted by a signal, run the same command again to continue). Standalone, a config
+error prints one line ``config error: ...`` and exits 2 (like ``python -m learning``),
+any other failure prints ``job failed: ...`` and exits 1. Under cluster_utils a failure
+is raised, so that cluster_utils' exception hook sends it to the server, which shows it
+among the failed jobs (exit code 1).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from cluster_utils import client
+from cluster_utils.client import submission_state
+
+from learning.contract import EXIT_CONFIG
+from learning.job.loop import Job
+from learning.job.settings import (
+    JobConfigError,
+    JobFailed,
+    process_start_time,
+    standalone_working_dir,
+    with_working_dir,
+)
+
+EXIT_FAILED = 1
+
+
+def run(argv: list[str], process_started: float, main_started: float) -> int:
+    """Run the job; raises JobFailed (JobConfigError for config errors)."""
+    forced_dir = standalone_working_dir(argv)
+    if forced_dir is not None:
+        argv = with_working_dir(argv, forced_dir)
+        print(f"running the job in {forced_dir}", flush=True)
+    settings = client.initialize_job(argv, verbose=False)
+    if "working_dir" not in settings:
+        raise JobConfigError("the settings have no working_dir")
+    return Job(settings, process_started, main_started).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; ``argv`` like sys.argv (program name first)."""
+    main_started = time.time()
+    process_started = process_start_time()
+    argv = list(sys.argv if argv is None else argv)
+    try:
+        return run(argv, process_started, main_started)
+    except JobFailed as e:
+        if submission_state.connection_active:
+            raise  # cluster_utils' excepthook reports it to the server
+        config_error = isinstance(e, JobConfigError)
+        print(f"{'config error' if config_error else 'job failed'}: {e}", file=sys.stderr)
+        return EXIT_CONFIG if config_error else EXIT_FAILED

@@ -1,0 +1,104 @@
+"""Scores of finished runs and the job's metrics (what cluster_utils optimizes).
+
+Job metrics (all floats; NaN when no run produced the value):
+
+``mean_eprewmean`` / ``std_eprewmean``
+    mean / standard deviation over the job's runs of the last ``rollout/ep_rew_mean``
+    in the run's progress.csv (training episodes' mean return, SB3's 100-episode window).
+``mean_eval_reward`` / ``std_eval_reward``
+    mean / standard deviation over runs of ``mean_reward`` in the run's final
+    evaluation.json (deterministic policy, ``evaluation_episodes`` episodes).
+``mean_hit_rate``
+    mean over runs of ``hit_rate`` in evaluation.json.
+``failed_attempts``
+    number of failed learner attempts of the job (all runs), retried ones included.
+``finished_runs``
+    number of runs that contributed (= learning_runs_per_job for a finished job).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+from learning.contract import (
+    EPREWMEAN_COLUMN,
+    EVALUATION_FILE,
+    LOG_DIR,
+    OUTCOME_INTERRUPTED,
+    OUTCOME_OK,
+    PROGRESS_FILE,
+)
+from learning.job.outcomes import is_finite, read_json
+from learning.job.state import RunState, Score
+
+METRIC_NAMES = (
+    "mean_eprewmean",
+    "std_eprewmean",
+    "mean_eval_reward",
+    "std_eval_reward",
+    "mean_hit_rate",
+    "failed_attempts",
+    "finished_runs",
+)
+
+
+def last_eprewmean(progress_csv: Path) -> float | None:
+    """The last non-empty rollout/ep_rew_mean of a progress.csv, None if there is none."""
+    try:
+        with open(progress_csv, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    for row in reversed(rows):
+        value = row.get(EPREWMEAN_COLUMN)
+        if value not in (None, ""):
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _mean_std(values: list[Any]) -> tuple[float, float]:
+    values = [v for v in values if is_finite(v)]
+    if not values:
+        return math.nan, math.nan
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    return mean, std
+
+
+def job_metrics(scores: list[Score], failed_attempts: int) -> dict[str, float]:
+    """Aggregate the finished runs' scores to the job's metrics."""
+    mean_ep, std_ep = _mean_std([s.eprewmean for s in scores])
+    mean_eval, std_eval = _mean_std([s.eval_reward for s in scores])
+    mean_hit, _ = _mean_std([s.hit_rate for s in scores])
+    return {
+        "mean_eprewmean": mean_ep,
+        "std_eprewmean": std_ep,
+        "mean_eval_reward": mean_eval,
+        "std_eval_reward": std_eval,
+        "mean_hit_rate": mean_hit,
+        "failed_attempts": float(failed_attempts),
+        "finished_runs": float(len(scores)),
+    }
+
+
+def run_score(working_dir: Path, run: RunState) -> Score:
+    """Score of a finished run: last ep_rew_mean of its training, its final evaluation."""
+    eprewmean = None
+    for attempt in reversed(run.attempts):
+        if attempt.outcome in (OUTCOME_OK, OUTCOME_INTERRUPTED) and eprewmean is None:
+            eprewmean = last_eprewmean(working_dir / attempt.dir / LOG_DIR / PROGRESS_FILE)
+    final_dir = working_dir / Path(run.final_model).parent
+    evaluation = read_json(final_dir / LOG_DIR / EVALUATION_FILE) or {}
+    return Score(
+        eprewmean=math.nan if eprewmean is None else eprewmean,
+        eval_reward=evaluation.get("mean_reward", math.nan),
+        hit_rate=evaluation.get("hit_rate", math.nan),
+        timesteps=evaluation.get("num_timesteps"),
+        model=run.final_model,
+    )

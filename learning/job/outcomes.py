@@ -1,0 +1,118 @@
+"""How a learner attempt ended, from its exit status and the files it left.
+
+Outcomes (learning.contract): "ok" (trained and evaluated), "interrupted" (stopped by a
+signal; it left a model to continue from if run_info.json says so), "config_error" (exit
+code 2: the job fails at once), "diverged" (exit code 65, or a non-finite evaluation
+reward) and "failed" (any other exit, killed by a signal, or finished without
+evaluation.json / progress.csv / model). Diverged and failed attempts are retried.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from learning.contract import (
+    EVALUATION_FILE,
+    EXIT_CONFIG,
+    EXIT_DIVERGED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    LOG_DIR,
+    MODEL_FILE,
+    OUTCOME_CONFIG_ERROR,
+    OUTCOME_DIVERGED,
+    OUTCOME_FAILED,
+    OUTCOME_INTERRUPTED,
+    OUTCOME_OK,
+    PROGRESS_FILE,
+    RUN_DIVERGED,
+    RUN_FINISHED,
+    RUN_INFO_FILE,
+    RUN_INTERRUPTED,
+    STDERR_FILE,
+)
+from learning.job.learner import LearnerExit
+
+
+class Outcome(NamedTuple):
+    kind: str  # one of contract.OUTCOMES
+    message: str
+    timesteps: int | None  # the model's timesteps (ok, or interrupted with a model)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def stderr_tail(run_dir: Path, lines: int = 3) -> str:
+    try:
+        text = (run_dir / STDERR_FILE).read_text(errors="replace")
+    except OSError:
+        return ""
+    tail = [line for line in text.strip().splitlines() if line.strip()][-lines:]
+    return " | ".join(tail)
+
+
+def classify_files(run_dir: Path) -> Outcome:
+    """The outcome that the files the learner left in ``run_dir`` show."""
+    logs = run_dir / LOG_DIR
+    info = read_json(logs / RUN_INFO_FILE) or {}
+    status = info.get("status")
+    model_saved = (run_dir / MODEL_FILE).is_file()
+    if status == RUN_FINISHED:
+        evaluation = read_json(logs / EVALUATION_FILE)
+        if evaluation is None:
+            return Outcome(OUTCOME_FAILED, "finished without evaluation.json", None)
+        if not (logs / PROGRESS_FILE).is_file():
+            return Outcome(OUTCOME_FAILED, "finished without a progress log (progress.csv)",
+                           None)
+        if not model_saved:
+            return Outcome(OUTCOME_FAILED, f"finished without saving {MODEL_FILE}", None)
+        if not is_finite(evaluation.get("mean_reward")):
+            return Outcome(OUTCOME_DIVERGED,
+                           f"evaluation mean_reward is {evaluation.get('mean_reward')}", None)
+        return Outcome(OUTCOME_OK, "", info.get("num_timesteps"))
+    if status == RUN_INTERRUPTED and model_saved:
+        return Outcome(OUTCOME_INTERRUPTED, info.get("message", ""), info.get("num_timesteps"))
+    if status == RUN_DIVERGED:
+        return Outcome(OUTCOME_DIVERGED, info.get("message", ""), None)
+    tail = stderr_tail(run_dir)
+    return Outcome(OUTCOME_FAILED, f"run_info status {status!r}" + (f": {tail}" if tail else ""),
+                   None)
+
+
+def classify(run_dir: Path, result: LearnerExit, stop_requested: bool) -> Outcome:
+    """The outcome of a learner that ended with ``result``."""
+    code = result.exit_code
+    if code == EXIT_OK:
+        return classify_files(run_dir)
+    if code == EXIT_INTERRUPTED:
+        found = classify_files(run_dir)
+        if found.kind == OUTCOME_INTERRUPTED:
+            return found
+        return Outcome(OUTCOME_INTERRUPTED,
+                       f"exit code 75 without a saved model: {found.message}", None)
+    if code == EXIT_CONFIG:
+        return Outcome(OUTCOME_CONFIG_ERROR, stderr_tail(run_dir), None)
+    if stop_requested:
+        found = classify_files(run_dir)
+        if found.kind in (OUTCOME_OK, OUTCOME_INTERRUPTED):  # the signal came after it saved
+            return found
+        # killed before its signal handler was installed
+        return Outcome(OUTCOME_INTERRUPTED,
+                       f"{result.describe()} after the job forwarded a stop signal", None)
+    if code == EXIT_DIVERGED:
+        return Outcome(OUTCOME_DIVERGED, stderr_tail(run_dir), None)
+    tail = stderr_tail(run_dir)
+    return Outcome(OUTCOME_FAILED, result.describe() + (f": {tail}" if tail else ""), None)

@@ -1,0 +1,221 @@
+"""A job's settings: the options, the learner configs they merge, and where it runs.
+
+Settings (what cluster_utils passes as ``--parameter-dict``, or a settings.json):
+
+``config.config_templates``
+    the templates file mapping the five roles to template files (like config.json).
+    A relative path resolves against the current directory (cluster_utils starts jobs
+    in the project directory), then against the project directory.
+``config.<role>.<key>``
+    overrides one template key (learning/config/addressing.py).
+``learning_runs_per_job`` (default 3), ``training_iterations`` (default 1),
+``max_attempts`` (default 3), ``local_cpu_pinning`` (default false)
+    see :class:`JobOptions`.
+``working_dir``, ``id``
+    set by cluster_utils (standalone: see :func:`standalone_working_dir`).
+``singularity``
+    read by the run_singularity.py wrapper (learning.container), ignored here.
+Any other key is an error.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from learning.config import (
+    ConfigError,
+    ParameterError,
+    apply_overrides,
+    collect_overrides,
+    merge_and_validate,
+    read_role_files,
+)
+from learning.contract import PROJECT_DIR, ROLES
+
+OPTION_DEFAULTS = {"learning_runs_per_job": 3, "max_attempts": 3, "training_iterations": 1}
+KNOWN_SETTINGS = (
+    "config", "working_dir", "id", "singularity", "local_cpu_pinning", *OPTION_DEFAULTS
+)
+
+
+class JobFailed(RuntimeError):
+    """The job cannot produce a result; the message says why (shown by cluster_utils)."""
+
+
+class JobConfigError(JobFailed):
+    """A setting, parameter or template is unusable: the job fails before any training."""
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    learning_runs_per_job: int = 3  #: independent runs, each with its own seed
+    training_iterations: int = 1  #: chained trainings per run, each continuing the last
+    max_attempts: int = 3  #: failed learner attempts allowed per run
+    local_cpu_pinning: bool = False  #: local mode: CPUs no other job on this machine holds
+
+
+def read_options(settings: dict[str, Any]) -> JobOptions:
+    unknown = [key for key in settings if key not in KNOWN_SETTINGS]
+    if unknown:
+        raise JobConfigError(
+            f"unknown job settings {unknown}; valid: {', '.join(KNOWN_SETTINGS)} (learner"
+            " parameters go under config.<role>.<key>)"
+        )
+    options = {}
+    for key, default in OPTION_DEFAULTS.items():
+        value = settings.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise JobConfigError(f"setting {key}: expected an integer >= 1, got {value!r}")
+        options[key] = value
+    pinning = settings.get("local_cpu_pinning", False)
+    if not isinstance(pinning, bool):
+        raise JobConfigError(
+            f"setting local_cpu_pinning: expected true or false, got {pinning!r}"
+        )
+    return JobOptions(local_cpu_pinning=pinning, **options)
+
+
+def params_digest(settings: dict[str, Any]) -> str:
+    """What identifies a job's work: its learner configs and run layout (not max_attempts,
+    which may be raised to let a failed job go on)."""
+    relevant = {key: settings.get(key) for key in ("config", *OPTION_DEFAULTS)}
+    relevant.pop("max_attempts")
+    text = json.dumps(relevant, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def resolve_templates_path(value: Any, cwd: Path | None = None) -> Path:
+    """Find the templates mapping file named by ``config.config_templates``."""
+    if not isinstance(value, str) or not value:
+        raise ParameterError(
+            "parameter 'config.config_templates' is required: the path of a JSON file"
+            " mapping the roles " + ", ".join(ROLES) + " to template files"
+            " (e.g. hp_optim/config_templates_ppo.json)"
+        )
+    path = Path(value).expanduser()
+    candidates = [path] if path.is_absolute() else [(cwd or Path.cwd()) / path,
+                                                    PROJECT_DIR / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    tried = " and ".join(str(c) for c in candidates)
+    raise ParameterError(f"parameter 'config.config_templates': no file {value!r} (tried {tried})")
+
+
+@dataclass(frozen=True)
+class MergedConfigs:
+    """The job's learner configs: the templates with the parameters merged in, checked."""
+
+    templates_path: Path
+    template_files: dict[str, str]
+    overrides: dict[str, Any]
+    roles: dict[str, dict[str, Any]]
+
+
+def merged_configs(settings: dict[str, Any], cwd: Path | None = None,
+                   validate: bool = True) -> MergedConfigs:
+    """Merge (and with ``validate`` check) the job's configs; JobConfigError names the
+    parameter or the file.
+
+    The checks are those of the learner (they import stable-baselines3 for rl_config's
+    schema, about a second), so a job runs them once, when it starts afresh. rl_config's
+    paths are set per attempt, so load_path is not checked here.
+    """
+    try:
+        templates_value, overrides = collect_overrides(settings)
+        templates_path = resolve_templates_path(templates_value, cwd)
+        templates = read_role_files(templates_path)
+        if validate:
+            roles = merge_and_validate(templates, overrides, check_load_path=False)
+        else:
+            roles = apply_overrides(templates, overrides)
+    except (ParameterError, ConfigError) as e:
+        raise JobConfigError(str(e)) from e
+    return MergedConfigs(templates_path, {r: str(p) for r, (p, _) in templates.items()},
+                         overrides, roles)
+
+
+# --------------------------------------------------------------------------- standalone
+
+
+def settings_position(argv: list[str]) -> int | None:
+    """Index in argv of the settings file / dict argument (first positional)."""
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--job-id", "--cluster-utils-server"):
+            i += 2
+            continue
+        if arg.startswith("-"):
+            i += 1
+            continue
+        return i
+    return None
+
+
+def standalone_working_dir(argv: list[str]) -> Path | None:
+    """The working directory to impose on a standalone job, or None to keep its own.
+
+    A settings file whose folder holds a finished job (e.g. a copy in cluster_utils'
+    best_jobs/) is rerun from scratch in a new directory: ``<procedure>/reruns/<name>-<time>``
+    for best_jobs entries, ``<folder>-rerun-<time>`` otherwise.  Settings without a
+    working_dir run in ``<project>/results/jobs/job-<time>``.
+    """
+    from learning.job.state import StateError, load_state
+
+    if any(arg.startswith("--cluster-utils-server") for arg in argv):
+        return None
+    position = settings_position(argv)
+    if position is None or any(a.startswith("working_dir=") for a in argv[position + 1:]):
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    fresh = PROJECT_DIR / "results" / "jobs" / f"job-{stamp}"
+    if "--parameter-dict" in argv:
+        try:
+            settings = ast.literal_eval(argv[position])
+        except (ValueError, SyntaxError):
+            return None  # cluster_utils reports the malformed dict
+        return fresh if isinstance(settings, dict) and "working_dir" not in settings else None
+    settings_file = Path(argv[position])
+    try:
+        settings = json.loads(settings_file.read_text())
+    except (OSError, ValueError):
+        return None  # cluster_utils reports the unreadable file
+    record = settings_file.resolve().parent
+    try:
+        old = load_state(record)
+    except StateError:
+        old = None
+    if old is not None and old.status == "finished":
+        if record.parent.name == "best_jobs":
+            return record.parent.parent / "reruns" / f"{record.name}-{stamp}"
+        return record.parent / f"{record.name}-rerun-{stamp}"
+    if isinstance(settings, dict) and "working_dir" not in settings:
+        return fresh
+    return None
+
+
+def with_working_dir(argv: list[str], working_dir: Path) -> list[str]:
+    position = settings_position(argv)
+    assert position is not None
+    return argv[: position + 1] + [f"working_dir={str(working_dir)!r}"] + argv[position + 1:]
+
+
+def process_start_time() -> float:
+    """When this process started (Unix time), from /proc; now if unavailable."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # field 22, starttime, in clock ticks after boot
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return int(line.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    return time.time()

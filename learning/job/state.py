@@ -1,0 +1,259 @@
+"""Restart state of a job: one small JSON file (job_state.json) in its working directory.
+
+The dataclasses below are the file's schema and its documentation: the file is their
+``asdict`` form (format ``lttfs-job-state/2``). It is replaced atomically (temporary
+file in the same folder, fsync, ``os.replace``), so a job killed at any moment leaves
+either the previous or the new state, never a mix. Loading checks every field's JSON
+type and names the file and the field of the first problem. Times are Unix seconds;
+paths are relative to the working directory, so a copied job folder (cluster_utils'
+best_jobs) stays readable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from learning.atomic_io import atomic_write_json
+from learning.contract import OUTCOMES, STATE_FILE
+
+FORMAT = "lttfs-job-state/2"
+#: run status values
+PENDING, RUNNING, FINISHED, FAILED = "pending", "running", "finished", "failed"
+
+
+class StateError(RuntimeError):
+    """The restart state file exists but cannot be used; the message says why."""
+
+
+@dataclass
+class Attempt:
+    """One learner process: one try at one chained training iteration of a run."""
+
+    dir: str  #: its run folder, contract.run_dir_name(run, iteration, attempt)
+    iteration: int
+    attempt: int
+    seed: int
+    num_timesteps: int  #: timesteps asked of the learner
+    load_path: str  #: model it continued from, relative to its folder; "" = from scratch
+    started: float | None = None
+    ended: float | None = None
+    cpu_seconds: float | None = None  #: the learner's user + system time (os.wait4)
+    exit_code: int | None = None  #: None when killed by a signal
+    signal: int | None = None  #: the signal that killed it
+    outcome: str | None = None  #: one of contract.OUTCOMES; None while it runs
+    model_saved: bool = False  #: an interrupted attempt left a model to continue from
+    timesteps: int | None = None  #: the model's timesteps at its end (ok/interrupted)
+    message: str = ""
+
+    @classmethod
+    def start(cls, run: RunState, iteration: int, attempt: int, name: str,
+              num_timesteps: int, load_path: str) -> Attempt:
+        return cls(dir=name, iteration=iteration, attempt=attempt, seed=run.seed,
+                   num_timesteps=num_timesteps, load_path=load_path)
+
+
+@dataclass
+class Score:
+    """What a finished run contributes to the job's metrics (NaN: not available)."""
+
+    eprewmean: float  #: last rollout/ep_rew_mean of its training
+    eval_reward: float  #: mean_reward of its final evaluation.json
+    hit_rate: float
+    timesteps: int | None  #: timesteps of its final model
+    model: str  #: its final model
+
+
+@dataclass
+class RunState:
+    """One of the job's learning runs (its own seed), over its chained iterations."""
+
+    run: int
+    seed: int
+    status: str = PENDING  #: pending | running | finished | failed
+    iteration: int = 0  #: current chained training iteration
+    failed_attempts: int = 0  #: failed attempts of this run, all iterations
+    next_attempt: int = 0  #: attempt number of the next learner start (per iteration)
+    resume_model: str | None = None  #: model to continue from
+    resume_timesteps: int = 0  #: that model's timesteps
+    iteration_start_timesteps: int = 0
+    iteration_target_timesteps: int | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    final_model: str | None = None
+    score: Score | None = None
+
+
+@dataclass
+class InFlight:
+    """A learner that was running when the state was written (settled on restart)."""
+
+    run: int
+    dir: str
+    host: str
+    pid: int | None = None
+
+
+@dataclass
+class Segment:
+    """One process of the job (one cluster job; a job that resumes has several)."""
+
+    pid: int
+    host: str
+    started: float  #: the process start (interpreter start and imports included)
+    main_started: float
+    learner_seconds: float = 0.0  #: wall seconds with a learner running
+    learners: int = 0
+    ended: float | None = None
+    outcome: str | None = None  #: resume | finished | failed
+    cpus: list[int] | None = None  #: CPUs reserved with local_cpu_pinning
+
+
+@dataclass
+class JobState:
+    params_digest: str  #: sha256 of the job's parameters (not working_dir)
+    learning_runs_per_job: int
+    training_iterations: int
+    max_attempts: int
+    runs: list[RunState]
+    status: str = RUNNING  #: running | finished | failed
+    message: str | None = None  #: why the job failed
+    in_flight: list[InFlight] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    templates: str | None = None  #: the templates file the job merged
+    template_files: dict[str, str] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] | None = None  #: what the job reported when it finished
+    format: str = FORMAT
+
+    @classmethod
+    def new(cls, params_digest: str, training_iterations: int, max_attempts: int,
+            seeds: list[int]) -> JobState:
+        return cls(params_digest=params_digest, learning_runs_per_job=len(seeds),
+                   training_iterations=training_iterations, max_attempts=max_attempts,
+                   runs=[RunState(run=i, seed=seed) for i, seed in enumerate(seeds)])
+
+    def failed_attempts(self) -> int:
+        return sum(run.failed_attempts for run in self.runs)
+
+
+def save_state(working_dir: Path, state: JobState) -> None:
+    atomic_write_json(Path(working_dir) / STATE_FILE, dataclasses.asdict(state), indent=1,
+                      sort_keys=True)
+
+
+HINT = (
+    " The job writes this file atomically, so it was cut off or changed outside the job."
+    " Move it away to restart the job from scratch (finished runs are then trained again)."
+)
+
+
+def load_state(working_dir: Path) -> JobState | None:
+    """The saved state, None if there is none; StateError if it is unusable."""
+    working_dir = Path(working_dir)
+    path = working_dir / STATE_FILE
+    for stale in working_dir.glob(f".{STATE_FILE}.*.tmp"):
+        stale.unlink(missing_ok=True)  # a write interrupted before os.replace
+    if not path.exists():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise StateError(f"restart state {path} cannot be read ({e}).{HINT}") from e
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise StateError(
+            f"restart state {path} is not valid JSON ({len(text)} bytes, {e}).{HINT}"
+        ) from e
+    if isinstance(data, dict) and data.get("format", FORMAT) != FORMAT:
+        raise StateError(
+            f"restart state {path} has format {data['format']!r}; this version reads"
+            f" {FORMAT!r}.{HINT}"
+        )
+    try:
+        state = _from_json(JobState, data, "")
+        _check_consistency(state)
+    except ValueError as e:
+        raise StateError(f"restart state {path}: {e}.{HINT}") from e
+    return state
+
+
+def _check_consistency(state: JobState) -> None:
+    if not state.runs:
+        raise ValueError("runs: is empty; a job has at least one run")
+    for i, run in enumerate(state.runs):
+        if run.run != i:
+            raise ValueError(f"runs:{i}.run: is {run.run}, expected {i}")
+        for j, attempt in enumerate(run.attempts):
+            if attempt.outcome is not None and attempt.outcome not in OUTCOMES:
+                raise ValueError(f"runs:{i}.attempts:{j}.outcome: is {attempt.outcome!r};"
+                                 f" valid: {', '.join(OUTCOMES)}")
+    for k, entry in enumerate(state.in_flight):
+        runs = state.runs
+        if not 0 <= entry.run < len(runs) or not runs[entry.run].attempts or \
+                runs[entry.run].attempts[-1].dir != entry.dir:
+            raise ValueError(f"in_flight:{k}: names run {entry.run}, attempt {entry.dir!r},"
+                             " which is not that run's last attempt")
+
+
+# --------------------------------------------------------------------------- typed JSON
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__ if value is not None else "null"
+
+
+def _from_json(tp: Any, value: Any, where: str) -> Any:
+    """``value`` (parsed JSON) as type ``tp``; ValueError naming the field if it is not."""
+    label = where or "(top level)"
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _from_json(inner, value, where)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ValueError(f"{label}: is {_kind(value)}, expected an object")
+        hints = typing.get_type_hints(tp)
+        fields = {f.name: f for f in dataclasses.fields(tp)}
+        unknown = sorted(set(value) - set(fields))
+        if unknown:
+            raise ValueError(f"{label}: unknown field {unknown[0]!r}")
+        kwargs = {}
+        for name, f in fields.items():
+            sub = f"{where}.{name}" if where else name
+            if name in value:
+                kwargs[name] = _from_json(hints[name], value[name], sub)
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ValueError(f"{sub}: missing")
+        return tp(**kwargs)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ValueError(f"{label}: is {_kind(value)}, expected a list")
+        return [_from_json(args[0], item, f"{where}:{i}") for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{label}: is {_kind(value)}, expected an object")
+        return {k: _from_json(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    return _scalar(tp, value, label)
+
+
+def _scalar(tp: Any, value: Any, label: str) -> Any:
+    if tp is Any:
+        return value
+    if tp is bool and isinstance(value, bool):
+        return value
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if not (isinstance(value, float) and math.isnan(value)) else value
+    if tp is str and isinstance(value, str):
+        return value
+    raise ValueError(f"{label}: is {_kind(value)} {value!r:.40}, expected {tp.__name__}")

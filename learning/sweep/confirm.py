@@ -1,0 +1,356 @@
+"""Confirm a sweep's winners: rerun the top K settings with N fresh seeds each.
+
+Design: one cluster_utils grid search, so the same command scales from this machine
+(``local_run``) to a cluster. Its results go to ``RESULTS/confirm/``, a results folder
+like any other (``lttfs-inspect RESULTS/confirm`` works on it too).
+
+- ``hyperparam_list`` has a single entry that varies all differing parameters
+  *together* (cluster_utils zips a list of names with a list of value lists), with one
+  value list per winner: K jobs, one per winning setting, nothing crossed.
+- ``fixed_params`` are the winners' shared settings (from their settings.json, or
+  all_data.csv for a job whose folder cluster_utils deleted), ``learning_runs_per_job``
+  = N, and ``config.rl_common_config.random_seed`` = a base seed such that none of
+  base .. base+N-1 was used by the sweep's kept jobs (:func:`fresh_seed`). run_learning.py
+  seeds run r with base + r, so every confirmed setting trains on the *same* N fresh
+  seeds: a paired comparison, where a gap between settings is not a gap between seeds.
+- K counts distinct settings: an optimizer may sample one setting twice.
+- ``restarts`` is 1. The plan (which sweep job each confirmation job reruns) is saved
+  in ``RESULTS/confirm_plan.json``; inspecting RESULTS later shows the confirmed ranking
+  again without rerunning anything.
+
+cluster_utils asks "Delete everything?" when its results folder exists without a
+finished run, so a second ``--confirm`` refuses to start while ``RESULTS/confirm``
+exists; delete that folder to confirm again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from learning.atomic_io import atomic_write_json
+from learning.contract import JOB_SCRIPT, PROJECT_DIR, SETTINGS_FILE
+from learning.sweep.display import display_path, format_value, short_names
+from learning.sweep.results import ResultsError, Sweep, flatten, load_sweep
+from learning.sweep.runs import read_job_state, run_scores
+from learning.sweep.stats import standard_error_of_difference
+
+CONFIRM_DIR = "confirm"
+PLAN_FILE = "confirm_plan.json"
+CONFIG_FILE = "confirm_grid_search.json"
+LOG_FILE = "confirm.log"
+SEED_KEY = "config.rl_common_config.random_seed"
+NOT_SETTINGS = ("working_dir", "id")
+
+
+class ConfirmError(Exception):
+    """The confirmation cannot be planned or did not produce results."""
+
+
+def fresh_seed(sweep_seeds: set[int], seeds: int) -> int:
+    """A base seed whose N consecutive seeds none of the sweep's runs used."""
+    rng = random.Random()
+    while True:
+        base = rng.randrange(1, 2**31 - 1 - seeds)
+        if not sweep_seeds.intersection(range(base, base + seeds)):
+            return base
+
+
+def settings_of(view, sweep: Sweep) -> dict:
+    """A job's flattened settings: its settings.json, else its all_data.csv row."""
+    settings_file = view.job_dir / SETTINGS_FILE if view.job_dir else None
+    if settings_file is not None and settings_file.is_file():
+        flat = flatten(json.loads(settings_file.read_text()))
+    elif sweep.setting_columns:  # files deleted; all_data.csv holds the same settings
+        flat = {k: _plain(view.row[k]) for k in sweep.setting_columns
+                if not pd.isna(view.row[k])}
+    else:
+        raise ConfirmError(
+            f"job {view.job_id} (rank {view.rank}): neither its settings.json nor another "
+            "job's param_choice.csv is left to rebuild its settings from"
+        )
+    return {k: v for k, v in flat.items() if k not in NOT_SETTINGS and k != SEED_KEY}
+
+
+def _plain(value):
+    """numpy scalars from pandas -> JSON-able Python values."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def distinct_winners(sweep: Sweep, views, how_many: int) -> list[tuple]:
+    """(view, settings) of the first ``how_many`` distinct settings, best first (an
+    optimizer may sample the same setting twice)."""
+    winners, seen = [], set()
+    for view in views:
+        settings = settings_of(view, sweep)
+        key = json.dumps({p: settings.get(p) for p in sweep.params} if sweep.params
+                         else settings, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            winners.append((view, settings))
+        if len(winners) == how_many:
+            break
+    return winners
+
+
+def split_settings(sweep: Sweep, winners: list[tuple], views, seeds: int) -> tuple[list, dict]:
+    """(varying keys, fixed settings) of the confirmation grid: the keys in which the
+    winners differ vary together; the rest is fixed, with N runs on fresh seeds."""
+    keys = sorted(set().union(*(s for _, s in winners)))
+    varying = [k for k in keys if len({json.dumps(s.get(k)) for _, s in winners}) > 1]
+    varying += [p for p in sweep.params if p in keys and p not in varying]
+    fixed = {k: v for k, v in winners[0][1].items() if k not in varying}
+    used_seeds = {s for view in views for s in view.run_seeds if isinstance(s, int)}
+    fixed["learning_runs_per_job"] = seeds
+    fixed[SEED_KEY] = fresh_seed(used_seeds, seeds)
+    if not varying:  # one winner, nothing optimized: vary the run count to have a grid
+        varying = ["learning_runs_per_job"]
+        fixed.pop("learning_runs_per_job")
+        for _, settings in winners:
+            settings["learning_runs_per_job"] = seeds
+    return varying, fixed
+
+
+def grid_search_config(root: Path, varying: list[str], fixed: dict, winners: list) -> dict:
+    return {
+        "optimization_procedure_name": CONFIRM_DIR,
+        "results_dir": str(root),
+        "script_relative_path": JOB_SCRIPT,
+        "run_in_working_dir": True,
+        "no_user_interaction": True,
+        "local_run": True,
+        "restarts": 1,
+        "generate_report": "never",
+        "remove_jobs_dir": False,
+        "environment_setup": _environment_setup(),
+        "cluster_requirements": {"request_cpus": 1},
+        "fixed_params": fixed,
+        "hyperparam_list": [
+            {"param": varying, "values": [[s.get(k) for k in varying] for _, s in winners]}
+        ],
+    }
+
+
+def plan(sweep: Sweep, views, how_many: int, seeds: int, project_dir: Path) -> tuple[dict, dict]:
+    """The grid-search config and the plan (sweep job per confirmation job).
+
+    ``views`` are the ranked jobs; the first ``how_many`` distinct settings are confirmed.
+    """
+    winners = distinct_winners(sweep, views, how_many)
+    varying, fixed = split_settings(sweep, winners, views, seeds)
+    config = grid_search_config(sweep.root.resolve(), varying, fixed, winners)
+    std = sweep.std_column
+    plan_data = {
+        "metric": sweep.metric,
+        "minimize": sweep.minimize,
+        "seeds": seeds,
+        "varying": varying,
+        "project_dir": str(project_dir),
+        "jobs": [
+            {
+                "job_id": view.job_id,
+                "original_rank": view.rank,
+                "values": [s.get(k) for k in varying],
+                "original_mean": float(view.row[sweep.metric]),
+                "original_std": _float(view.row.get(std)) if std else None,
+                "original_runs": len(view.run_values) or None,
+            }
+            for view, s in winners
+        ],
+    }
+    return config, plan_data
+
+
+def _float(value) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def _environment_setup() -> dict:
+    """Run jobs with this interpreter's virtual environment, if it is one."""
+    if sys.prefix != sys.base_prefix:
+        return {"virtual_env_path": sys.prefix}
+    return {}
+
+
+def run_confirmation(sweep: Sweep, views, how_many: int, seeds: int, write_only: bool = False,
+                     project_dir: Path | None = None) -> pd.DataFrame | None:
+    """Plan, run (unless write_only) and read the confirmation grid search."""
+    project_dir = Path(project_dir or PROJECT_DIR)
+    root = sweep.root.resolve()
+    target = root / CONFIRM_DIR
+    if target.exists():
+        raise ConfirmError(
+            f"{target} exists from an earlier confirmation; delete it to confirm again "
+            "(its results are shown when you inspect without --confirm)"
+        )
+    if not (project_dir / JOB_SCRIPT).is_file():
+        raise ConfirmError(f"{project_dir / JOB_SCRIPT} not found; the "
+                           "confirmation runs the sweep's job script from the project folder")
+    config, plan_data = plan(sweep, views, how_many, seeds, project_dir)
+    config_path, log_path = root / CONFIG_FILE, root / LOG_FILE
+    atomic_write_json(config_path, config)
+    atomic_write_json(root / PLAN_FILE, plan_data)
+    command = f"cd {project_dir} && python -m cluster_utils.grid_search {config_path}"
+    if write_only:
+        print(
+            f"wrote {display_path(config_path)} ({len(plan_data['jobs'])} settings x {seeds} "
+            f"seeds). To run it on a cluster, set \"local_run\": false and your "
+            f"cluster_requirements in it, then:\n  {command}\nand inspect "
+            f"{display_path(sweep.root)} again when it has finished."
+        )
+        return None
+    print(f"confirming {len(plan_data['jobs'])} setting(s) with {seeds} fresh seed(s) each "
+          f"(cluster_utils grid search, local; log: {display_path(log_path)}) ...", flush=True)
+    with open(log_path, "w") as log:
+        result = subprocess.run(
+            [sys.executable, "-m", "cluster_utils.grid_search", str(config_path)],
+            cwd=project_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise ConfirmError(f"the grid search exited with code {result.returncode}; see "
+                           f"{log_path} and the job logs it names")
+    notes: list[str] = []
+    confirmed = load_confirmation(sweep, notes)
+    if confirmed is None:
+        raise ConfirmError("; ".join(notes) or f"no results in {target}")
+    for note in notes:
+        print(f"note: {note}")
+    return confirmed
+
+
+def load_confirmation(sweep: Sweep, notes: list[str]) -> pd.DataFrame | None:
+    """The confirmed ranking, if RESULTS/confirm holds results of a planned confirmation."""
+    root = sweep.root
+    plan_file, target = root / PLAN_FILE, root / CONFIRM_DIR
+    if not plan_file.is_file() or not target.is_dir():
+        return None
+    plan_data = json.loads(plan_file.read_text())
+    try:
+        confirm = load_sweep(target, metric=plan_data["metric"], minimize=plan_data["minimize"])
+    except ResultsError as e:
+        notes.append(f"confirmation: {e}")
+        return None
+    rows = []
+    for entry in plan_data["jobs"]:
+        match = _matching_jobs(confirm.jobs, plan_data["varying"], entry["values"])
+        row = {k: v for k, v in entry.items() if k != "values"}
+        row.update(zip(plan_data["varying"], entry["values"], strict=True))
+        if match.empty:
+            notes.append(f"confirmation of job {entry['job_id']}: no result (yet) in {target}")
+            row.update(confirmed_mean=None, confirmed_std=None, confirmed_runs=None,
+                       confirmed_values=[])
+        else:
+            job = match.iloc[0]
+            values = []
+            if job["job_dir"]:
+                state, _ = read_job_state(Path(job["job_dir"]))
+                if state is not None:
+                    values = [s.value for s in run_scores(state, confirm.metric)]
+            std_column = confirm.std_column
+            row.update(
+                confirmed_mean=_float(job[confirm.metric]),
+                confirmed_std=_float(job[std_column]) if std_column else None,
+                confirmed_runs=len(values) or None,
+                confirmed_values=values,
+                confirm_job_dir=job["job_dir"],
+            )
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table["confirmed_rank"] = table["confirmed_mean"].rank(
+        ascending=sweep.minimize, method="min", na_option="keep"
+    )
+    return table.sort_values("original_rank").reset_index(drop=True)
+
+
+def _matching_jobs(jobs: pd.DataFrame, varying: list[str], values: list) -> pd.DataFrame:
+    mask = pd.Series(True, index=jobs.index)
+    for key, value in zip(varying, values, strict=True):
+        if key not in jobs:
+            return jobs.iloc[0:0]
+        column = jobs[key]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            mask &= (pd.to_numeric(column, errors="coerce") - value).abs() <= 1e-12 * max(
+                1.0, abs(value)
+            )
+        else:
+            mask &= column.astype(str) == str(value)
+    return jobs[mask]
+
+
+def confirmation_table(sweep: Sweep, confirmed: pd.DataFrame) -> pd.DataFrame:
+    """Display form: original and confirmed ranking side by side."""
+    names = short_names([p for p in sweep.params if p in confirmed.columns])
+    rows = []
+    for _, r in confirmed.iterrows():
+        row = {"original rank": r["original_rank"], "job": r["job_id"]}
+        for param, name in names.items():
+            row[name] = format_value(r[param])
+        row["sweep mean"] = format_value(_float(r["original_mean"]))
+        row["sweep std"] = format_value(_float(r["original_std"]))
+        row["confirmed mean"] = format_value(_float(r["confirmed_mean"]))
+        row["confirmed std"] = format_value(_float(r["confirmed_std"]))
+        row["confirmed runs"] = " ".join(
+            "failed" if v is None else format_value(v) for v in r["confirmed_values"]
+        ) or "-"
+        rank = r["confirmed_rank"]
+        row["confirmed rank"] = "-" if pd.isna(rank) else int(rank)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def verdict(confirmed: pd.DataFrame) -> str:
+    """Does the sweep's winner hold up on fresh seeds? One or two sentences."""
+    first = confirmed.iloc[0]
+    done = confirmed[confirmed["confirmed_mean"].notna()]
+    if pd.isna(first["confirmed_rank"]):
+        return "The sweep's winner has no confirmed result."
+    rank = int(first["confirmed_rank"])
+    if rank == 1:
+        text = (f"The sweep's winner (job {first['job_id']}) also ranks first of {len(done)} "
+                "on fresh seeds.")
+        others = done[done["confirmed_rank"] > 1].sort_values("confirmed_rank")
+        rival = others.iloc[0] if len(others) else None
+    else:
+        rival = done.loc[done["confirmed_rank"] == 1].iloc[0]
+        text = (f"The sweep's winner (job {first['job_id']}) ranks {rank} of {len(done)} on "
+                f"fresh seeds; job {rival['job_id']} (sweep rank {rival['original_rank']}) "
+                "does best: the sweep's ranking was partly luck.")
+    if rival is not None:
+        gap = abs(first["confirmed_mean"] - rival["confirmed_mean"])
+        se = _standard_error(first, rival)
+        if se:
+            within = "within noise" if gap < 2 * se else "larger than the noise"
+            text += (f" The confirmed gap between jobs {first['job_id']} and {rival['job_id']}, "
+                     f"{format_value(gap)}, is {gap / se:.1f} standard errors ({within}; "
+                     "more seeds narrow it).")
+    return text
+
+
+def _standard_error(a: pd.Series, b: pd.Series) -> float | None:
+    """Standard error of the difference of two confirmed means (std over N runs each)."""
+    values = [_float(row[k]) for row in (a, b) for k in ("confirmed_std", "confirmed_runs")]
+    if any(v is None for v in values):
+        return None
+    std_a, n_a, std_b, n_b = values
+    return standard_error_of_difference(std_a, int(n_a), std_b, int(n_b))
+
+
+def print_confirmation(sweep: Sweep, confirmed: pd.DataFrame) -> None:
+    seeds = confirmed["confirmed_runs"].dropna()
+    n = int(seeds.max()) if len(seeds) else "?"
+    print(f"confirmation ({n} fresh seeds per setting) of the top {len(confirmed)} "
+          f"setting(s), {sweep.metric}:")
+    with pd.option_context("display.width", 250):
+        print(confirmation_table(sweep, confirmed).to_string(index=False))
+    print(verdict(confirmed))

@@ -1,0 +1,6 @@
+"""One training run: stable-baselines3 (PPO, SAC) on TableTennis-v0 from validated configs.
+
+:func:`learning.training.train.train` builds or continues the model, learns with the
+callbacks (stop on a signal, NaN guard, episode log), saves atomically, evaluates, and
+records the run (run_info.json, configs/, progress.csv, evaluation.json).
+"""

@@ -1,0 +1,66 @@
+"""progress.csv in stable-baselines3's CSV format, appended to across chained runs.
+
+SB3's ``CSVOutputFormat`` opens its file with ``w+`` and so truncates the log of the
+previous training iteration. :class:`AppendingCSVOutputFormat` keeps the rows and the
+header already there, adds columns the way SB3 does (earlier rows get empty cells), and
+orders new columns by name so that two runs with one seed write identical headers.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.logger import (
+    CSVOutputFormat,
+    HumanOutputFormat,
+    KVWriter,
+    Logger,
+    filter_excluded_keys,
+)
+
+from learning.contract import PROGRESS_FILE
+
+
+class AppendingCSVOutputFormat(CSVOutputFormat):
+    """CSVOutputFormat that appends to an existing file instead of truncating it."""
+
+    def __init__(self, filename: str | Path):  # not super().__init__(): it truncates
+        path = Path(filename)
+        self.file = open(path, "r+" if path.exists() else "w+")
+        header = self.file.readline().rstrip("\n")
+        self.keys: list[str] = next(csv.reader([header])) if header else []
+        self.file.seek(0, os.SEEK_END)
+        self.separator = ","
+        self.quotechar = '"'
+
+    def write(
+        self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0
+    ) -> None:
+        shown = filter_excluded_keys(key_values, key_excluded, "csv")
+        new_keys = sorted(shown.keys() - set(self.keys))
+        if new_keys:
+            self._add_columns(new_keys)
+        super().write(key_values, key_excluded, step)
+
+    def _add_columns(self, new_keys: list[str]) -> None:
+        self.file.seek(0)
+        lines = self.file.readlines()
+        self.keys.extend(new_keys)
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(",".join(self.keys) + "\n")
+        for line in lines[1:]:
+            self.file.write(line.rstrip("\n") + self.separator * len(new_keys) + "\n")
+        self.file.flush()
+
+
+def make_logger(log_path: str | Path, verbose: int) -> Logger:
+    """SB3 logger writing log_path/progress.csv (appending) and, if verbose, stdout."""
+    formats: list[KVWriter] = [AppendingCSVOutputFormat(Path(log_path) / PROGRESS_FILE)]
+    if verbose >= 1:
+        formats.append(HumanOutputFormat(sys.stdout))
+    return Logger(folder=str(log_path), output_formats=formats)

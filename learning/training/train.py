@@ -1,0 +1,226 @@
+"""One training run from validated configs: build or load the model, learn, save, evaluate.
+
+Exit codes of :func:`train` (and of ``python -m learning``), from learning.contract:
+EXIT_OK (trained and evaluated), EXIT_CONFIG (config error, nothing trained),
+EXIT_DIVERGED (NaN or infinity in a reward, an observation or the network),
+EXIT_INTERRUPTED (SIGTERM/SIGUSR1: model saved).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from learning.atomic_io import atomic_write_json
+from learning.config import ConfigError, RunConfig, algorithm_class
+from learning.contract import (
+    EPISODES_FILE,
+    EVALUATION_FILE,
+    EXIT_DIVERGED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    PROGRESS_FILE,
+    RUN_DIVERGED,
+    RUN_FAILED,
+    RUN_FINISHED,
+    RUN_INFO_FILE,
+    RUN_INTERRUPTED,
+    RUN_RUNNING,
+    replay_buffer_path,
+)
+from learning.training.callbacks import (
+    DivergedError,
+    EpisodeLog,
+    NaNGuard,
+    StopOnRequest,
+    StopRequest,
+)
+from learning.training.evaluation import evaluate, model_policy
+from learning.training.progress_log import make_logger
+from learning.training.run_record import RunRecord, copy_configs
+
+# The evaluation env is reset with seed + EVALUATION_SEED_OFFSET: its balls differ from the
+# training env's first ones but are fixed by the run's seed.
+EVALUATION_SEED_OFFSET = 1_000_003
+
+
+def make_env(config: RunConfig) -> Any:
+    """A new TableTennis-v0 env from the run's reward, hysr and pam configs."""
+    from learning.envs.table_tennis_v0 import TableTennisEnv
+
+    return TableTennisEnv(config.reward, config.hysr, config.pam)
+
+
+def is_invalid_distribution(error: ValueError) -> bool:
+    """Whether torch.distributions rejected the policy's output (NaN or infinite mean or
+    standard deviation): how stable-baselines3 training fails when it diverges."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and "torch/distributions" in frames[-1].filename.replace("\\", "/")
+
+
+def save_model(model: BaseAlgorithm, save_path: Path, with_replay_buffer: bool) -> None:
+    """Save the model (and the replay buffer) atomically: temporary file, then os.replace."""
+    save_path.parent.mkdir(parents=True, exist_ok=True)
+    pid = os.getpid()
+    if with_replay_buffer:
+        buffer_path = replay_buffer_path(save_path)
+        tmp_buffer = buffer_path.with_name(f".{buffer_path.stem}.{pid}.tmp.pkl")
+        model.save_replay_buffer(tmp_buffer)
+        os.replace(tmp_buffer, buffer_path)
+    tmp = save_path.with_name(f".{save_path.stem}.{pid}.tmp.zip")
+    model.save(tmp)
+    os.replace(tmp, save_path)
+
+
+def build_model(config: RunConfig, env: Any, seed: int) -> tuple[BaseAlgorithm, dict[str, Any]]:
+    """A new model, or the one at load_path (hyperparameters from rl_config) to continue."""
+    cls = algorithm_class(config.algorithm)
+    kwargs = config.sb3_kwargs()
+    load_path = config.rl["load_path"]
+    if not load_path:
+        model = cls("MlpPolicy", env, seed=seed, policy_kwargs=config.policy_kwargs(), **kwargs)
+        return model, {}
+    device = kwargs.pop("device", "auto")
+    model = cls.load(load_path, env=env, device=device, **kwargs)
+    stored = model.policy_kwargs.get("net_arch")
+    wanted = config.policy_kwargs()["net_arch"]
+    if stored not in (wanted, {"pi": wanted, "vf": wanted}, {"pi": wanted, "qf": wanted}):
+        raise ConfigError(
+            config.files["rl_config"],
+            "num_layers/num_hidden",
+            f"net_arch {wanted} differs from the model at load_path {load_path} ({stored})",
+            "the num_layers and num_hidden the loaded model was trained with",
+        )
+    model.set_random_seed(seed)
+    extra: dict[str, Any] = {}
+    if config.algorithm == "sac":
+        buffer = replay_buffer_path(load_path)
+        if buffer.is_file():
+            model.load_replay_buffer(buffer)
+            extra["replay_buffer_loaded"] = str(buffer)
+        else:
+            print(
+                f"warning: no replay buffer at {buffer}; continuing with an empty one",
+                file=sys.stderr,
+            )
+            extra["replay_buffer_loaded"] = None
+    return model, extra
+
+
+def train(config: RunConfig, argv: list[str], stop: StopRequest | None = None) -> int:
+    """Train rl_config.num_timesteps more steps, save, evaluate; return the exit code.
+
+    ``stop``: an installed StopRequest (signal handlers); one is installed if None.
+    """
+    own_stop = stop is None
+    if stop is None:
+        stop = StopRequest()
+        stop.install()
+    try:
+        return _train(config, argv, stop)
+    finally:
+        if own_stop:
+            stop.restore()
+
+
+def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
+    rl, common = config.rl, config.rl_common
+    log_path = Path(rl["log_path"])
+    log_path.mkdir(parents=True, exist_ok=True)
+    if common["random_seed"] is None:
+        seed, seed_source = secrets.randbelow(2**31), "random (random_seed is null)"
+    else:
+        seed, seed_source = common["random_seed"], "config"
+    threads = len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    if not rl["load_path"]:
+        # a fresh run: logs of an earlier run in the same log_path would mix with its own
+        for name in (PROGRESS_FILE, EPISODES_FILE, EVALUATION_FILE, RUN_INFO_FILE):
+            (log_path / name).unlink(missing_ok=True)
+    copy_configs(config, log_path)
+    record = RunRecord(config, log_path, seed, seed_source, argv)
+    record.update(torch_threads=threads)
+
+    try:
+        return _learn_and_evaluate(config, record, stop, seed)
+    except BaseException as e:
+        if record.info["status"] == RUN_RUNNING:
+            record.finish(RUN_FAILED, record.info["num_timesteps"], f"{type(e).__name__}: {e}")
+        raise
+
+
+def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest, seed: int) -> int:
+    rl, common = config.rl, config.rl_common
+    log_path, save_path = Path(rl["log_path"]), Path(rl["save_path"])
+    env = DummyVecEnv([lambda: Monitor(make_env(config))])
+    model, extra = build_model(config, env, seed)
+    start = model.num_timesteps
+    record.update(num_timesteps_start=start, num_timesteps=start, **extra)
+    model.set_logger(make_logger(log_path, rl.get("verbose", 0)))
+    callbacks = [StopOnRequest(stop), NaNGuard()]
+    if common["log_episodes"]:
+        callbacks.append(EpisodeLog(log_path / EPISODES_FILE))
+    try:
+        model.learn(
+            total_timesteps=rl["num_timesteps"],
+            callback=CallbackList(callbacks),
+            log_interval=1,
+            reset_num_timesteps=not rl["load_path"],
+        )
+    except (DivergedError, ValueError) as e:
+        if isinstance(e, ValueError) and not is_invalid_distribution(e):
+            raise
+        detail = str(e).splitlines()[0]
+        if isinstance(e, ValueError):
+            detail = f"non-finite policy output at timestep {model.num_timesteps} ({detail})"
+        message = f"training diverged: {detail}"
+        print(message, file=sys.stderr)
+        record.finish(RUN_DIVERGED, model.num_timesteps, message)
+        return EXIT_DIVERGED
+    finally:
+        model.logger.close()
+        env.close()
+    save_model(model, save_path, with_replay_buffer=config.algorithm == "sac")
+    if stop.requested:
+        return _interrupted(record, stop, model.num_timesteps, "during training")
+
+    eval_env = make_env(config)
+    try:
+        evaluation = evaluate(
+            model_policy(model),
+            eval_env,
+            episodes=common["evaluation_episodes"],
+            seed=(seed + EVALUATION_SEED_OFFSET) % 2**32,
+            target_radius=common["evaluation_target_radius"],
+            should_stop=lambda: stop.requested,
+        )
+    finally:
+        eval_env.close()
+    if evaluation is None:
+        return _interrupted(record, stop, model.num_timesteps, "during the evaluation")
+    evaluation["num_timesteps"] = model.num_timesteps
+    atomic_write_json(log_path / EVALUATION_FILE, evaluation)
+    record.finish(RUN_FINISHED, model.num_timesteps, evaluation=evaluation)
+    print(
+        f"trained to {model.num_timesteps} timesteps; evaluation over {evaluation['episodes']}"
+        f" episodes: mean reward {evaluation['mean_reward']:.3f}, hit rate"
+        f" {evaluation['hit_rate']:.2f}, return rate {evaluation['return_rate']:.2f}"
+    )
+    return EXIT_OK
+
+
+def _interrupted(record: RunRecord, stop: StopRequest, num_timesteps: int, when: str) -> int:
+    message = f"interrupted {when} ({stop.describe()}); model saved, continue from save_path"
+    print(message, file=sys.stderr)
+    record.finish(RUN_INTERRUPTED, num_timesteps, message)
+    return EXIT_INTERRUPTED
