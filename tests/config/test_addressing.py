@@ -5,15 +5,19 @@ from pathlib import Path
 
 import pytest
 
-from learning.hpo.params import (
-    ROLES,
+from learning.config import (
+    ConfigError,
     ParameterError,
     apply_overrides,
     collect_overrides,
-    load_templates,
+    merge_and_validate,
     parse_address,
-    resolve_templates_path,
+    read_role_files,
 )
+from learning.contract import ROLES
+from learning.job.settings import resolve_templates_path
+
+REPO = Path(__file__).resolve().parents[2]
 
 HYSR = {
     "robot_position": [0.1, 0.2, 0.3],
@@ -43,7 +47,7 @@ def templates(tmp_path):
     mapping = tmp_path / "hp" / "templates.json"
     mapping.parent.mkdir()
     mapping.write_text(json.dumps({role: f"../templates/{role}.json" for role in ROLES}))
-    return load_templates(mapping)
+    return read_role_files(mapping)
 
 
 def merge(templates, **overrides):
@@ -105,17 +109,17 @@ def test_whole_list_and_null_template(templates):
     ("hysr_config.world_boundaries.mid", [1], r"unknown key 'mid' in hysr_config.world_bo"
      r"undaries .*valid keys: max, min"),
     ("hysr_config.nb_steps_per_episode:0", 1, r"index :0 on hysr_config.nb_steps_per_episode"
-     r" .* which is a int, not a list"),
+     r" .* which is integer, not a list"),
     ("hysr_config.robot_position:3", 1.0, r"index :3 out of range .*valid: 0..2"),
     ("hysr_config.long_list:123", 1, r"index :123 out of range .*15 items; valid: 0..14"),
-    ("hysr_config.robot_position:0.x", 1.0, r"hysr_config.robot_position:0 .* is a float, not a"
-     r" dict"),
+    ("hysr_config.robot_position:0.x", 1.0, r"hysr_config.robot_position:0 .* is number, not an"
+     r" object"),
     ("hysr_config.nb_steps_per_episode", 1.5, r"wrong type for hysr_config.nb_steps_per_episod"
-     r"e in .*hysr_config.json: expected int like the template value 100, got float 1.5"),
-    ("reward_config.smash", 1, r"expected bool .* got int"),
-    ("rl_config.n_steps", "64", r"expected int like the template value 32, got str '64'"),
+     r"e in .*hysr_config.json: expected integer like the template value 100, got number 1.5"),
+    ("reward_config.smash", 1, r"expected boolean .* got integer"),
+    ("rl_config.n_steps", "64", r"expected integer like the template value 32, got string '64'"),
     ("hysr_config.robot_position", [1.0, 2.0], r"expected a list of 3 items"),
-    ("hysr_config.robot_position", [1.0, "a", 2.0], r"item 1: float like"),
+    ("hysr_config.robot_position", [1.0, "a", 2.0], r"item 1: number like"),
     ("rl_config.log_path", "elsewhere", r"set by the job"),
     ("hysr_config", 1, r"name a key of hysr_config"),
 ])
@@ -130,7 +134,7 @@ def test_sb3_argument_with_several_types(templates):
     templates["rl_common_config"][1]["algorithm"] = "sac"
     merged = apply_overrides(templates, {"rl_config.ent_coef": 0.1})
     assert merged["rl_config"]["ent_coef"] == 0.1
-    with pytest.raises(ParameterError, match="expected str like the template value 'auto'"):
+    with pytest.raises(ParameterError, match="expected string like the template value 'auto'"):
         apply_overrides(templates, {"rl_config.ent_coef": [0.1]})
 
 
@@ -161,18 +165,35 @@ def test_collect_rejects_duplicates():
 
 
 def test_templates_mapping_errors(tmp_path):
+    """A templates file is read like config.json: errors name the file and the key."""
     mapping = tmp_path / "m.json"
     mapping.write_text(json.dumps({"reward_config": "r.json", "extra": "e.json"}))
-    with pytest.raises(ParameterError, match=r"unknown roles \['extra'\], missing roles"
-                       r" \['hysr_config'"):
-        load_templates(mapping)
+    with pytest.raises(ConfigError, match=r"m.json: extra: unknown key; valid: reward_config"):
+        read_role_files(mapping)
     mapping.write_text(json.dumps({role: f"{role}.json" for role in ROLES}))
-    with pytest.raises(ParameterError, match=r"reward_config: file .*reward_config.json does"
-                       r" not exist"):
-        load_templates(mapping)
+    with pytest.raises(ConfigError, match=r"m.json: reward_config: file not found: .*reward_c"):
+        read_role_files(mapping)
     mapping.write_text("{not json")
-    with pytest.raises(ParameterError, match="not valid JSON"):
-        load_templates(mapping)
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        read_role_files(mapping)
+
+
+def test_out_of_range_parameter_is_named_by_the_config_checks():
+    """merge_and_validate runs the learner's checks: an overridden value out of range is
+    named by its parameter, before any training (a job and the sweep's pre-flight)."""
+    templates = read_role_files(REPO / "hp_optim" / "config_templates_ppo.json")
+    for address, value, pattern in [
+        ("rl_config.num_timesteps", 0, r"parameter 'config.rl_config.num_timesteps': "
+         r"num_timesteps: 0 is out of range; valid: a value in \[1, inf\)"),
+        ("hysr_config.ball_launch_position_max:1", 9.0, r"ball_launch_position_max:1: 9.0 "
+         r"lies outside world_boundaries"),
+        ("pam_config.torque_per_bar_ago:2", -1.0, r"torque_per_bar_ago:2: -1.0 is out of"),
+        ("rl_config.gamma", 1.5, r"parameter 'config.rl_config.gamma'"),
+    ]:
+        with pytest.raises(ParameterError, match=pattern):
+            merge_and_validate(templates, {address: value}, check_load_path=False)
+    merged = merge_and_validate(templates, {"rl_config.num_timesteps": 5})
+    assert merged["rl_config"]["num_timesteps"] == 5
 
 
 def test_resolve_templates_path(tmp_path):
@@ -184,7 +205,6 @@ def test_resolve_templates_path(tmp_path):
         resolve_templates_path(None)
 
 
-REPO = Path(__file__).resolve().parents[2]
 SHIPPED = ["ppo.json", "ppo_local.json", "sac.json", "grid_search.json"]
 
 
@@ -226,6 +246,6 @@ def test_shipped_hp_optim_configs_address_existing_keys(name):
     for settings in _cluster_utils_settings(name):
         templates_value, overrides = collect_overrides(settings)
         assert overrides
-        templates = load_templates(resolve_templates_path(templates_value, cwd=REPO))
-        merged = apply_overrides(templates, overrides)
+        templates = read_role_files(resolve_templates_path(templates_value, cwd=REPO))
+        merged = merge_and_validate(templates, overrides, check_load_path=False)
         assert set(merged) == set(ROLES)

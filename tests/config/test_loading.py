@@ -1,4 +1,4 @@
-"""learning.configs: the shipped defaults load; every kind of bad config is a ConfigError
+"""learning.config: the shipped defaults load; every kind of bad config is a ConfigError
 naming the file and the dotted key; `python -m learning` prints it without a traceback."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from learning.configs import ROLES, ConfigError, load_configs, rl_schema
+from learning.config import ConfigError, load_configs, rl_schema
+from learning.contract import ROLES
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ROLE_FILES = {
     "reward_config": "reward.json",
     "hysr_config": "hysr.json",
@@ -186,6 +187,12 @@ def test_wrong_type(config_dir, role, key, value, expected):
         ("reward_config", "normalization_constant", 0.0, "(0, inf)"),
         ("hysr_config", "mujoco_time_step", -0.001, "(0, inf)"),
         ("hysr_config", "trajectory", -2, "[-1, inf)"),
+        # checked by the env alone before: the learner exited 1 and the job retried it
+        ("hysr_config", "ball_launch_position_max:1", 9.0, "world_boundaries.min:1..max:1"),
+        ("pam_config", "torque_per_bar_ago:1", 0.0, "(0, inf)"),
+        ("pam_config", "torque_per_bar_antago:3", -1.0, "(0, inf)"),
+        ("pam_config", "stiffness_per_bar:0", -0.5, "[0, inf)"),
+        ("pam_config", "joint_damping:2", -0.1, "[0, inf)"),
         ("rl_config", "gamma", 1.5, "[0, 1]"),
         ("rl_config", "learning_rate", 0, "(0, inf)"),
         ("rl_config", "num_timesteps", 0, "[1, inf)"),
@@ -246,8 +253,16 @@ def test_sac_specific_values(config_dir):
     assert load_configs(config_dir / "config_sac.json").sb3_kwargs()["train_freq"] == (4, "episode")
 
 
-def test_cli_prints_config_error_without_traceback(config_dir):
-    edit(config_dir / "ppo_default.json", lambda d: d.update(gamma=2))
+@pytest.mark.parametrize("file, key, value, message", [
+    ("ppo_default.json", "gamma", 2, "ppo_default.json: gamma: 2 is out of range; valid: a value"
+     " in [0, 1]"),
+    ("hysr.json", "ball_launch_position_max:1", 9.0, "hysr.json: ball_launch_position_max:1:"
+     " 9.0 lies outside world_boundaries"),
+    ("pam.json", "torque_per_bar_ago:0", 0.0, "pam.json: torque_per_bar_ago:0: 0.0 is out of"
+     " range"),
+])
+def test_cli_prints_config_error_without_traceback(config_dir, file, key, value, message):
+    edit(config_dir / file, lambda d: _set(d, key, value))
     result = subprocess.run(
         [sys.executable, "-m", "learning", str(config_dir / "config.json")],
         capture_output=True,
@@ -258,6 +273,6 @@ def test_cli_prints_config_error_without_traceback(config_dir):
     )
     assert result.returncode == 2
     assert result.stderr.startswith("config error: ")
-    assert "ppo_default.json: gamma: 2 is out of range; valid: a value in [0, 1]" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
     assert not (config_dir.parent / "logs").exists()  # nothing trained

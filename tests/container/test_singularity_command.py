@@ -11,12 +11,12 @@ import stat
 
 import pytest
 
-from learning.hpo.singularity import container_environment, prepare
-from learning.hpo.singularity_settings import (
+from learning.container.settings import (
     SingularitySettingsError,
     read_job_arguments,
     singularity_section,
 )
+from learning.container.wrapper import container_environment, prepare
 
 FAKE = pathlib.Path(__file__).with_name("fake_singularity")
 
@@ -271,7 +271,7 @@ def test_environment_passes_thread_counts_not_the_host_pythonpath(project):
 
 
 def test_environment_prefix_follows_the_executable_name(project):
-    from learning.hpo.singularity_settings import SingularitySettings
+    from learning.container.settings import SingularitySettings
 
     settings = SingularitySettings(image=project["image"], script=project["dir"],
                                    script_command=[], executable="/opt/apptainer/bin/apptainer")
@@ -289,14 +289,14 @@ def test_environment_prefix_follows_the_executable_name(project):
     ],
 )
 def test_bad_command_lines_exit_1_with_a_message(project, capsys, argv, expected):
-    from learning.hpo.singularity import main
+    from learning.container.wrapper import main
 
     assert main(["run_singularity.py", *argv]) == 1
     assert expected in capsys.readouterr().err
 
 
 def test_main_reports_a_settings_error_with_exit_code_1(project, capsys):
-    from learning.hpo.singularity import main
+    from learning.container.wrapper import main
 
     params = base_params(project)
     del params["singularity.image"]
@@ -306,8 +306,8 @@ def test_main_reports_a_settings_error_with_exit_code_1(project, capsys):
 
 
 def test_script_and_settings_file_outside_the_bound_dirs_get_their_dir_bound(tmp_path):
-    from learning.hpo.singularity import bind_paths
-    from learning.hpo.singularity_settings import SingularitySettings
+    from learning.container.settings import SingularitySettings
+    from learning.container.wrapper import bind_paths
 
     settings = SingularitySettings(image=tmp_path, script=pathlib.Path("/opt/jobs/job.sh"),
                                    script_command=[], executable="singularity",

@@ -1,13 +1,15 @@
-"""singularity/lttfs.def: parsed with spython's recipe parser; its sections checked.
+"""singularity/lttfs.def, by what its sections do.
 
-No image can be built here (no Singularity/Apptainer runtime); instead the %runscript and
-%test bodies are run with bash on the host, where the project's Python environment plays
-the image's and the repository plays the image's /opt/lttfs.
+No image can be built here (no Singularity/Apptainer runtime, no registry access for
+the docker base). Instead the recipe is parsed with spython's recipe parser and its parts
+run on the host: %files is carried out into a folder that plays the image's /opt/lttfs,
+and the %test body runs there with bash, using this venv's packages but only the copied
+project files; %runscript runs with bash.
 """
 
 import os
 import pathlib
-import re
+import shutil
 import subprocess
 import sys
 
@@ -16,6 +18,7 @@ from spython.main.parse.parsers import SingularityParser
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 RECIPE = REPO / "singularity" / "lttfs.def"
+IMAGE_PROJECT = "/opt/lttfs"
 
 
 @pytest.fixture(scope="module")
@@ -36,33 +39,22 @@ def section_body(name: str) -> str:
     return "\n".join(body).strip()
 
 
-def test_bootstrap_is_docker_python_311(recipe):
-    assert RECIPE.read_text().splitlines()[0] == "Bootstrap: docker"
-    assert recipe.fromHeader in ("python:3.11-slim", "debian:12")
-
-
-def test_files_copy_the_project_sources_that_exist(recipe):
-    sources = {line.split()[0] for line in recipe.files}
-    assert {"setup.cfg", "learning", "config", "run_learning.py"} <= sources
-    for source in sources:
+def carry_out_files(recipe, root: pathlib.Path) -> pathlib.Path:
+    """Copy every %files source to its target under ``root`` (the image's /)."""
+    for line in recipe.files:
+        source, target = line.split()
         assert (REPO / source).exists(), f"%files names {source}, missing in the repo"
-    targets = {line.split()[1] for line in recipe.files}
-    assert all(t.startswith("/opt/lttfs/") for t in targets)
+        destination = root / target.lstrip("/")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if (REPO / source).is_dir():
+            shutil.copytree(REPO / source, destination,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(REPO / source, destination)
+    return root / IMAGE_PROJECT.lstrip("/")
 
 
-def test_post_installs_cpu_torch_then_the_project(recipe):
-    install = [line for line in recipe.install if not line.startswith(("#", "echo"))]
-    torch_at = next(i for i, line in enumerate(install) if "torch==" in line)
-    project_at = next(i for i, line in enumerate(install)
-                      if re.search(r"pip install .*(-e )?/opt/lttfs$", line))
-    assert torch_at < project_at
-    makefile_torch = re.search(r"torch==[\d.]+", (REPO / "Makefile").read_text()).group()
-    assert makefile_torch in install[torch_at]  # same torch as `make setup`
-    assert "--index-url https://download.pytorch.org/whl/cpu" in install[torch_at]
-
-
-def test_runscript_executes_its_arguments(recipe, tmp_path):
-    assert recipe.cmd == 'exec "$@"'
+def test_runscript_executes_its_arguments(recipe):
     result = subprocess.run(
         ["bash", "-c", recipe.cmd, "runscript", "sh", "-c", "echo \"$1\"; exit 3", "x",
          "two words"],
@@ -71,24 +63,19 @@ def test_runscript_executes_its_arguments(recipe, tmp_path):
     assert (result.returncode, result.stdout) == (3, "two words\n")
 
 
-def test_test_section_imports_the_package_and_steps_the_env(recipe):
-    assert recipe.test == "/bin/bash /tests.sh"
-    body = section_body("test")
-    assert "import gymnasium, learning.envs" in body
-    assert "gymnasium.make('learning/TableTennis-v0'," in body
-    assert body.startswith("cd /opt/lttfs\n")  # the project copy made by %files
-    assert "env.step(" in body
-
-
-def test_test_section_runs_on_the_host_environment():
-    pytest.importorskip("learning.envs.table_tennis_v0", reason="the env is not in this tree yet")
+def test_files_suffice_for_the_test_section(recipe, tmp_path):
+    """What %files copies is enough for %test (the package finds its default configs, the
+    env's assets, the five roles) when it is the only copy of the project on the path."""
+    project = carry_out_files(recipe, tmp_path / "image")
     env = dict(os.environ)
-    # the image has python on PATH and the project installed; here: this venv + the repo
+    # the image has python on PATH and the project installed; here: this venv + the copy
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONPATH"] = str(project)
     env.setdefault("MUJOCO_GL", "osmesa")
-    body = section_body("test").replace("/opt/lttfs", str(REPO))  # the image's copy
-    result = subprocess.run(["bash", "-euc", body], env=env,
+    body = section_body("test").replace(IMAGE_PROJECT, str(project))
+    check = "import learning, sys; print(learning.__file__, file=sys.stderr)"
+    result = subprocess.run(["bash", "-euc", f"{body}\npython -c '{check}'"], env=env,
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert "learning/TableTennis-v0 steps" in result.stdout
+    assert result.stderr.strip().startswith(str(project))  # the copy, not the repository

@@ -1,10 +1,10 @@
-"""learning.rewards: the original project's reward terms, hand-computed cases."""
+"""learning.envs.rewards: the original project's reward terms, hand-computed cases."""
 
 import math
 
 import pytest
 
-from learning.rewards import (
+from learning.envs.rewards import (
     episode_reward,
     no_hit_reward,
     return_task_reward,

@@ -17,6 +17,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import learning.envs
+from learning.config import ConfigError
 from learning.envs.table_tennis_v0 import OBS_NAMES, TableTennisEnv
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
@@ -275,24 +276,45 @@ def test_episode_truncates_at_nb_steps_and_ends_out_of_bounds(configs):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"algo_time_step": 0.0215}, "integer multiple"),
-        ({"starting_pressures": [[1.5, 1.5]] * 3}, "starting_pressures"),
-        ({"reference_posture": [[9.0, 1.5]] * 4}, "reference_posture"),
-        ({"robot_position": [0.0, 1.0]}, "robot_position"),
-        ({"ball_launch_position_min": [0.0, 9.0, 1.0]}, "ball_launch_position"),
-        ({"trajectory": -2}, "trajectory"),
+        ({"algo_time_step": 0.0215}, "algo_time_step: .*integer multiple"),
+        ({"starting_pressures": [[1.5, 1.5]] * 3}, "starting_pressures: has 3 items"),
+        ({"reference_posture": [[9.0, 1.5]] * 4}, "reference_posture:0:0: pressure 9.0"),
+        ({"robot_position": [0.0, 1.0]}, "robot_position: has 2 items"),
+        ({"ball_launch_position_max": [0.0, 9.0, 1.0]},
+         "ball_launch_position_max:1: 9.0 lies outside world_boundaries"),
+        ({"trajectory": -2}, "trajectory: -2 is out of range"),
     ],
 )
-def test_bad_hysr_values_are_rejected_by_name(configs, changes, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_hysr_values_are_config_errors_naming_the_key(configs, changes, message):
+    with pytest.raises(ConfigError, match="hysr_config \\(argument\\): " + message):
         make(configs, **changes)
+
+
+def test_bad_muscle_gain_is_a_config_error(configs):
+    pam = copy.deepcopy(configs["pam"])
+    pam["torque_per_bar_ago"][2] = 0.0
+    with pytest.raises(ConfigError, match=r"pam_config \(argument\): torque_per_bar_ago:2: 0.0"
+                       r" is out of range; valid: a value in \(0, inf\)"):
+        TableTennisEnv(configs["reward"], configs["hysr"], pam)
 
 
 def test_missing_key_is_named(configs):
     hysr = dict(configs["hysr"])
     del hysr["target_position"]
-    with pytest.raises(ValueError, match="target_position"):
+    with pytest.raises(ConfigError, match="target_position: missing key"):
         TableTennisEnv(configs["reward"], hysr, configs["pam"])
+
+
+def test_make_without_arguments_uses_the_shipped_defaults(configs):
+    env = gym.make("learning/TableTennis-v0")
+    assert env.unwrapped.hysr_config == configs["hysr"]
+    assert env.unwrapped.pam_config == configs["pam"]
+    obs, _ = env.reset(seed=1)
+    assert obs.shape == (22,)
+    partial = gym.make("learning/TableTennis-v0", reward_config=dict(configs["reward"],
+                                                                     smash=True))
+    assert partial.unwrapped.reward_config["smash"] is True
+    assert partial.unwrapped.hysr_config == configs["hysr"]
 
 
 RENDER_SCRIPT = """

@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from hpo_helpers import REPO
+from job_helpers import REPO
 
 
 @pytest.fixture(autouse=True)

@@ -57,7 +57,7 @@ def read_state(working_dir: Path) -> dict:
 class LearnerSignaller(threading.Thread):
     """Sends a real signal to learner processes the job under test starts.
 
-    Watches the job's restart state for the in-flight learner's pid.  ``dirs``: the
+    Watches the job's restart state for the in-flight learners' pids.  ``dirs``: the
     attempt directories to hit (None: every attempt).  ``when``: a file (relative to the
     attempt directory) whose existence shows the learner is far enough; None: at once.
     ``to_job``: signal the job (this process) instead, which forwards it.
@@ -73,21 +73,21 @@ class LearnerSignaller(threading.Thread):
     def run(self) -> None:
         while not self._done.is_set():
             try:
-                in_flight = read_state(self.working_dir).get("in_flight")
+                in_flight = read_state(self.working_dir)["in_flight"]
             except (OSError, ValueError):
-                in_flight = None
-            if (
-                in_flight
-                and in_flight.get("pid")
-                and in_flight["dir"] not in self.hit
-                and (self.dirs is None or in_flight["dir"] in self.dirs)
-                and self._ready(in_flight["dir"])
-            ):
-                self.hit.append(in_flight["dir"])
-                try:
-                    os.kill(os.getpid() if self.to_job else in_flight["pid"], self.signum)
-                except ProcessLookupError:
-                    pass
+                in_flight = []
+            for entry in in_flight:
+                if (
+                    entry["pid"]
+                    and entry["dir"] not in self.hit
+                    and (self.dirs is None or entry["dir"] in self.dirs)
+                    and self._ready(entry["dir"])
+                ):
+                    self.hit.append(entry["dir"])
+                    try:
+                        os.kill(os.getpid() if self.to_job else entry["pid"], self.signum)
+                    except ProcessLookupError:
+                        pass
             time.sleep(0.02)
 
     def _ready(self, attempt_dir: str) -> bool:

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hpo_helpers import REPO, read_state
+from job_helpers import REPO, read_state
 
-from learning.hpo.metrics import METRIC_NAMES
+from learning.job.metrics import METRIC_NAMES
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The job (learning.hpo.job.main) in-process, on tiny budgets with the real learner child.
+"""The job (learning.job.cli.main) in-process, on tiny budgets with the real learner child.
 
 Faults are real: learner processes get SIGKILL, the job gets SIGTERM (the signals are
 sent by a watcher thread that reads the job's restart state for the learner's pid).
@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,11 +18,14 @@ import time
 from pathlib import Path
 
 import pytest
-from hpo_helpers import LearnerSignaller, job_settings, read_state, write_settings
+from job_helpers import LearnerSignaller, job_settings, read_state, write_settings
 
-from learning.hpo.job import EXIT_RESUME, JobFailed, main
-from learning.hpo.metrics import METRIC_NAMES
-from learning.hpo.state import new_state, save_state
+from learning.contract import EXIT_CONFIG, EXIT_RESUME
+from learning.job.cli import EXIT_FAILED, main
+from learning.job.metrics import METRIC_NAMES
+from learning.job.state import JobState, save_state
+
+pytestmark = pytest.mark.slow  # every test here runs real learner processes
 
 
 def run_job(tmp_path, extra=None, **params):
@@ -104,37 +109,43 @@ def test_killed_learner_is_retried_from_the_last_model(tmp_path):
     assert read_metrics(working_dir)["failed_attempts"] == 1
 
 
-def test_run_failing_max_attempts_fails_the_job(tmp_path):
+def test_run_failing_max_attempts_fails_the_job(tmp_path, capsys):
     working_dir = tmp_path / "job"
     with LearnerSignaller(working_dir, signal.SIGKILL):  # every attempt is killed
-        with pytest.raises(JobFailed, match=r"run 0 failed 2 attempts \(max_attempts 2\).*"
-                           r"run_0.0-0: failed: killed by SIGKILL.*run_0.0-1: failed"):
-            run_job(tmp_path, learning_runs_per_job=2, max_attempts=2)
+        code, _ = run_job(tmp_path, learning_runs_per_job=2, max_attempts=2)
+    assert code == EXIT_FAILED
+    assert re.search(r"job failed: run 0 failed 2 attempts \(max_attempts 2\).*run_0.0-0: "
+                     r"failed: killed by SIGKILL.*run_0.0-1: failed", capsys.readouterr().err)
     state = read_state(working_dir)
     assert state["status"] == "failed" and "max_attempts 2" in state["message"]
     assert state["runs"][1]["attempts"] == []  # nothing else was tried
     assert not (working_dir / "metrics.csv").exists()
     # a restarted job reports the same failure without training again
-    with pytest.raises(JobFailed, match="run 0 failed 2 attempts"):
-        main(["run_learning.py", str(tmp_path / "settings.json")])
+    assert main(["run_learning.py", str(tmp_path / "settings.json")]) == EXIT_FAILED
+    assert "run 0 failed 2 attempts" in capsys.readouterr().err
     assert len(read_state(working_dir)["runs"][0]["attempts"]) == 2
 
 
-def test_parameter_error_fails_before_any_training(tmp_path):
-    with pytest.raises(JobFailed, match=r"config error: parameter 'config.hysr_config.robot_p"
-                       r"osition:3': index :3 out of range .*hysr.json .*valid: 0..2"):
-        run_job(tmp_path, {"config.hysr_config.robot_position:3": 0.1})
-    assert not (tmp_path / "job" / "job_state.json").exists()
-    with pytest.raises(JobFailed, match=r"unknown job settings \['learning_runs'\]"):
-        run_job(tmp_path, learning_runs=2)
-
-
-def test_learner_config_error_is_not_retried(tmp_path):
-    # type-correct, so only the learner's validation (exit code 2) rejects it
-    with pytest.raises(JobFailed, match=r"config error in .*run_0.0-0: .*gamma"):
-        run_job(tmp_path, config__rl_config__gamma=1.5)
-    state = read_state(tmp_path / "job")
-    assert [a["outcome"] for a in state["runs"][0]["attempts"]] == ["config_error"]
+def test_learner_config_error_is_not_retried(tmp_path, capsys):
+    """A template broken between two chunks of a job: the resumed job does not check again
+    (its parameters did not change), the learner exits 2 and the job fails at once."""
+    templates = tmp_path / "templates"
+    shutil.copytree(Path("config"), templates)
+    mapping = write_settings(templates / "templates.json", json.loads(
+        Path("hp_optim/config_templates_ppo.json").read_text().replace("../config/", "")))
+    working_dir = tmp_path / "job"
+    with LearnerSignaller(working_dir, signal.SIGTERM, when="logs/progress.csv", to_job=True):
+        code, _ = run_job(tmp_path, {"config.config_templates": str(mapping)},
+                          learning_runs_per_job=1, config__rl_config__num_timesteps=1024)
+    assert code == EXIT_RESUME
+    ppo = templates / "ppo_default.json"
+    ppo.write_text(ppo.read_text().replace('"gamma": 0.99', '"gamma": 1.5'))
+    assert main(["run_learning.py", str(tmp_path / "settings.json")]) == EXIT_CONFIG
+    assert re.search(r"config error: config error in .*run_0.0-1: .*gamma",
+                     capsys.readouterr().err)
+    state = read_state(working_dir)
+    assert [a["outcome"] for a in state["runs"][0]["attempts"]] == ["interrupted",
+                                                                     "config_error"]
 
 
 def test_sigterm_saves_the_model_and_the_next_job_continues(tmp_path):
@@ -187,11 +198,11 @@ def test_job_killed_mid_training_is_settled_by_the_next_job(tmp_path):
         deadline = time.time() + 120
         while time.time() < deadline:
             try:
-                in_flight = read_state(working_dir).get("in_flight")
+                in_flight = read_state(working_dir)["in_flight"]
             except (OSError, ValueError):
-                in_flight = None
-            if in_flight and in_flight.get("pid") and (
-                working_dir / in_flight["dir"] / "logs" / "progress.csv"
+                in_flight = []
+            if in_flight and in_flight[0]["pid"] and (
+                working_dir / in_flight[0]["dir"] / "logs" / "progress.csv"
             ).exists():
                 break
             time.sleep(0.05)
@@ -200,7 +211,7 @@ def test_job_killed_mid_training_is_settled_by_the_next_job(tmp_path):
         job.send_signal(signal.SIGKILL)
     finally:
         job.wait()
-    assert read_state(working_dir)["in_flight"]["dir"] == "run_0.0-0"
+    assert [e["dir"] for e in read_state(working_dir)["in_flight"]] == ["run_0.0-0"]
 
     assert main(["run_learning.py", str(settings_file)]) == 0
     attempts = read_state(working_dir)["runs"][0]["attempts"]
@@ -210,61 +221,24 @@ def test_job_killed_mid_training_is_settled_by_the_next_job(tmp_path):
     assert 1024 <= run_info(working_dir, "run_0.0-1")["num_timesteps"] < 1024 + 32
 
 
-def test_truncated_restart_state_fails_clearly(tmp_path):
+def test_truncated_restart_state_fails_clearly(tmp_path, capsys):
     working_dir = tmp_path / "job"
     working_dir.mkdir()
-    state = new_state("x", learning_runs_per_job=1, training_iterations=1, max_attempts=3,
-                      seeds=[1])
-    text = json.dumps(state)
+    save_state(working_dir, JobState.new("x", training_iterations=1, max_attempts=3, seeds=[1]))
+    text = (working_dir / "job_state.json").read_text()
     (working_dir / "job_state.json").write_text(text[: len(text) // 2])
-    with pytest.raises(JobFailed, match=r"job_state.json is not valid JSON .*Move it away"):
-        run_job(tmp_path)
+    code, _ = run_job(tmp_path)
+    assert code == EXIT_FAILED
+    assert re.search(r"job_state.json is not valid JSON .*Move it away", capsys.readouterr().err)
 
 
 def test_state_of_other_parameters_is_moved_aside(tmp_path):
     working_dir = tmp_path / "job"
     working_dir.mkdir()
     (working_dir / "run_0.0-0").mkdir()
-    save_state(working_dir, new_state("other parameters", 1, 1, 3, seeds=[1]))
+    save_state(working_dir, JobState.new("other parameters", 1, 3, seeds=[1]))
     code, _ = run_job(tmp_path, learning_runs_per_job=1)
     assert code == 0
     (stale,) = working_dir.glob("stale-*")
     assert sorted(p.name for p in stale.iterdir()) == ["job_state.json", "run_0.0-0"]
     assert read_state(working_dir)["status"] == "finished"
-
-
-def test_cpu_reservations_are_exclusive_while_held():
-    from learning.hpo.learner import CpuReservation
-
-    if (os.cpu_count() or 1) < 2:
-        pytest.skip("needs two CPUs")
-    first, second = CpuReservation(1), CpuReservation(1)
-    try:
-        if first.cpus is None or second.cpus is None:
-            pytest.skip("other jobs on this machine hold the CPUs")
-        assert len(first.cpus) == 1 and not first.cpus & second.cpus
-        held = first.cpus
-        first.release()
-        third = CpuReservation(1)
-        assert third.cpus == held  # released CPUs are taken again
-        third.release()
-    finally:
-        first.release()
-        second.release()
-
-
-def test_standalone_working_dir_choice(tmp_path):
-    from learning.hpo.job import _standalone_working_dir, _with_working_dir
-
-    server = ["s.py", "--job-id=3", "--cluster-utils-server=1.2.3.4:5", "--parameter-dict",
-              "{'working_dir': '/x'}"]
-    assert _standalone_working_dir(server) is None  # cluster_utils decides
-    own = write_settings(tmp_path / "a" / "settings.json", {"working_dir": str(tmp_path)})
-    assert _standalone_working_dir(["s.py", str(own)]) is None  # unfinished: resume there
-    assert _standalone_working_dir(["s.py", str(own), "working_dir='/y'"]) is None
-    bare = write_settings(tmp_path / "b" / "settings.json", {"config": {}})
-    default = _standalone_working_dir(["s.py", str(bare)])
-    assert default.parent.name == "jobs" and default.parent.parent.name == "results"
-    argv = ["s.py", "--job-id", "3", "--parameter-dict", "{}", "a=1"]
-    assert _with_working_dir(argv, Path("/w")) == [
-        "s.py", "--job-id", "3", "--parameter-dict", "{}", "working_dir='/w'", "a=1"]

@@ -6,8 +6,8 @@ import json
 import signal
 from pathlib import Path
 
-from learning.hpo.learner import LearnerExit
-from learning.hpo.metrics import classify
+from learning.job.learner import LearnerExit
+from learning.job.outcomes import classify
 
 
 def killed(sig: int) -> LearnerExit:

@@ -95,8 +95,8 @@ def sweep_copy(sweep_root, tmp_path) -> Path:
 
 @pytest.fixture
 def inspect_cli(capsys):
-    """Call learning.hpo.inspect.main in-process: (exit code, stdout, stderr)."""
-    from learning.hpo.inspect import main
+    """Call learning.sweep.inspection.main in-process: (exit code, stdout, stderr)."""
+    from learning.sweep.inspection import main
 
     def run(*argv) -> tuple[int, str, str]:
         code = main([str(a) for a in argv])

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from learning.hpo.results import format_value
+from learning.sweep.display import format_value
 
 METRIC = "mean_eval_reward"
 LR, GAMMA = "config.rl_config.learning_rate", "config.rl_config.gamma"
@@ -99,9 +99,10 @@ def test_plan_confirms_each_setting_once_and_rebuilds_deleted_jobs(sweep_root):
     A job whose files cluster_utils deleted is rerun from its all_data.csv row."""
     import dataclasses
 
-    from learning.hpo.confirm import plan, settings_of
-    from learning.hpo.ranking import PROJECT_DIR, job_views
-    from learning.hpo.results import load_sweep
+    from learning.contract import PROJECT_DIR
+    from learning.sweep.confirm import plan, settings_of
+    from learning.sweep.ranking import job_views
+    from learning.sweep.results import load_sweep
 
     sweep = load_sweep(sweep_root)
     views = job_views(sweep, len(sweep.jobs))

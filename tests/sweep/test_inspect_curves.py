@@ -9,14 +9,14 @@ import sys
 import pandas as pd
 import pytest
 
-from learning.hpo.runs import learning_curve, run_dirs
+from learning.sweep.runs import learning_curve, run_dirs
 
 REPO_SCRIPT = "run_learning.py"
 
 
 @pytest.mark.slow
 def test_learning_curve_stitches_chained_training_iterations(tmp_path):
-    from learning.hpo.ranking import PROJECT_DIR
+    from learning.contract import PROJECT_DIR
 
     job = tmp_path / "job"
     settings = {

@@ -8,7 +8,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from learning.hpo.render import render_best
+from learning.sweep.render import render_best
 
 
 @pytest.mark.slow
@@ -39,7 +39,7 @@ def test_render_without_a_final_model_says_why(sweep_copy, inspect_cli, tmp_path
 @pytest.mark.slow
 def test_render_falls_back_to_the_next_gl_backend(sweep_root, tmp_path, monkeypatch):
     """A backend that cannot start (here: a name MuJoCo rejects) -> the next one (OSMesa)."""
-    from learning.hpo.results import load_sweep
+    from learning.sweep.results import load_sweep
 
     monkeypatch.delenv("MUJOCO_GL", raising=False)
     best = load_sweep(sweep_root).jobs.iloc[0]

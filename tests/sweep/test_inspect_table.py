@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from learning.hpo.results import format_value
+from learning.sweep.display import format_value
 
 METRIC = "mean_eval_reward"
 LR, GAMMA = "config.rl_config.learning_rate", "config.rl_config.gamma"

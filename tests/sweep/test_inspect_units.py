@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from learning.hpo.results import format_value, parameter_importance, short_names
+from learning.sweep.display import format_value, short_names
+from learning.sweep.stats import parameter_importance
 
 
 def test_importance_ranks_the_parameter_the_metric_follows():

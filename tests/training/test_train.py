@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from learning.__main__ import main
-from learning.callbacks import EpisodeLog
-from learning.configs import load_configs
-from learning.progress_log import AppendingCSVOutputFormat
-from learning.train import EXIT_DIVERGED, EXIT_INTERRUPTED, replay_buffer_path
+from learning.config import load_configs
+from learning.contract import EXIT_DIVERGED, EXIT_INTERRUPTED, replay_buffer_path
+from learning.training.callbacks import EpisodeLog
+from learning.training.progress_log import AppendingCSVOutputFormat
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # Tiny budgets: PPO rollouts of 64 steps; SAC updates from step 32 on.
 PPO_TINY = {"n_steps": 64, "batch_size": 32, "n_epochs": 2, "num_timesteps": 128, "verbose": 0}
 SAC_TINY = {
@@ -266,6 +266,7 @@ def test_stop_signal_saves_model_and_exits_75(tmp_path, stop_signal):
     assert not (tmp_path / "logs" / "evaluation.json").exists()
 
 
+@pytest.mark.slow
 def test_stop_signal_after_a_finished_run_does_not_kill_the_process(tmp_path):
     """Slurm's timeout warning can arrive after the run finished but before the process
     exits: the process entry keeps catching it, so the finished run still exits 0."""
