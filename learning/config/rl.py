@@ -12,10 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from learning.config.checks import ConfigError, check_keys, check_range, is_number, json_kind
+from learning.config.policy import (
+    check_network_sizes,
+    validate_normalize,
+    validate_policy_kwargs,
+)
 
 ALGORITHMS = ("ppo", "sac")
 # rl_config keys that are ours, not stable-baselines3's.
 RL_EXTRA_KEYS = ("num_layers", "num_hidden", "num_timesteps", "log_path", "save_path", "load_path")
+# rl_config keys that are required.
+RL_REQUIRED_KEYS = ("num_timesteps", "log_path", "save_path", "load_path")
+# rl_config keys the learner applies itself, not as constructor arguments: the policy's
+# arguments (learning/config/policy.py) and VecNormalize's.
+RL_WRAPPER_KEYS = ("policy_kwargs", "normalize")
 # Constructor arguments the learner sets itself (or that are not JSON values).
 RL_EXCLUDED_ARGS = (
     "self",
@@ -113,8 +123,10 @@ def rl_schema(algorithm: str) -> dict[str, set[str]]:
         if kinds - {"null"}:  # only-null arguments (classes, noise objects) are not settable
             schema[name] = kinds
     schema.update(
-        num_layers={"integer"},
-        num_hidden={"integer"},
+        num_layers={"integer", "null"},
+        num_hidden={"integer", "null"},
+        policy_kwargs={"object", "null"},
+        normalize={"boolean", "object"},
         num_timesteps={"integer"},
         log_path={"string"},
         save_path={"string"},
@@ -158,6 +170,7 @@ def _describe(kinds: set[str]) -> str:
         "boolean": "true or false",
         "string": "a string",
         "list": "a list",
+        "object": "an object",
         "null": "null",
     }
     names = [k for k in articles if k in kinds]
@@ -169,7 +182,9 @@ def _describe(kinds: set[str]) -> str:
 def validate_rl(
     data: dict[str, Any], file: Path, algorithm: str, check_load_path: bool = True
 ) -> dict[str, Any]:
-    """rl_config for ``algorithm``: SB3 argument names, JSON types, ranges, paths."""
+    """rl_config for ``algorithm``: SB3 argument names, JSON types, ranges, paths; returns
+    a copy with the defaults of the optional keys filled in (policy_kwargs, normalize,
+    num_layers/num_hidden) in their object forms."""
     schema = rl_schema(algorithm)
     valid = ", ".join(schema)
     for key in data:
@@ -177,9 +192,9 @@ def validate_rl(
             close = difflib.get_close_matches(key, list(schema), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(file, key, f"unknown key for algorithm {algorithm!r}{hint}", valid)
-    for key in RL_EXTRA_KEYS:
+    for key in RL_REQUIRED_KEYS:
         if key not in data:
-            raise ConfigError(file, key, "missing key", f"required: {', '.join(RL_EXTRA_KEYS)}")
+            raise ConfigError(file, key, "missing key", f"required: {', '.join(RL_REQUIRED_KEYS)}")
     for key, value in data.items():
         kinds = schema[key]
         if json_kind(value) not in kinds or (
@@ -190,6 +205,10 @@ def validate_rl(
             low, high, low_open, high_open = RL_RANGES[key]
             check_range(value, file, key, low, high, low_open, high_open)
     _check_rl_specials(data, file, algorithm, check_load_path)
+    data = dict(data, num_layers=data.get("num_layers"), num_hidden=data.get("num_hidden"))
+    data["policy_kwargs"] = validate_policy_kwargs(data.get("policy_kwargs"), file, algorithm)
+    data["normalize"] = validate_normalize(data.get("normalize"), file)
+    check_network_sizes(data, file, algorithm)
     return data
 
 
