@@ -236,8 +236,8 @@ class ConfigChecks:
 
     def run(self, notes: list[str]) -> list[str]:
         templates_error = self.job_problem(self._reference(), self._templates_only())
-        if templates_error and TEMPLATES_PARAM in self.fixed:
-            return [f"fixed_params: {templates_error}"]  # every other check needs them
+        if templates_error and not self._reference():  # every other check needs them
+            return [f"fixed_params: {templates_error}"]
         fixed_problems = self._fixed_problems()
         problems = self.singularity_problems() + fixed_problems
         base = self.fixed if not fixed_problems else self._templates_only()
@@ -267,7 +267,7 @@ class ConfigChecks:
                                           {**self._templates_only(), name: value})
                 if single:
                     alone.append(f"fixed_params: {single}")
-        return alone or [f"fixed_params: {error}"]
+        return list(dict.fromkeys(alone)) or [f"fixed_params: {error}"]
 
     def _joint_problems(self) -> list[str]:
         """A few samples of all parameters at once (interactions between parameters)."""

@@ -176,13 +176,13 @@ def slurm_problems(sweep: SweepFile, requirements: dict) -> list[str]:
         problem("signal_seconds_to_timeout", f"{signal!r}",
                 "an integer number of seconds, less than request_time")
     partition = requirements.get("partition")
-    partitions = _slurm_partitions()
+    partitions = slurm_partitions()
     if partitions is not None and partition is not None and partition not in partitions:
         problem("partition", f"no partition {partition!r} on this cluster", ", ".join(partitions))
     return problems
 
 
-def _slurm_partitions() -> list[str] | None:
+def slurm_partitions() -> list[str] | None:
     """The cluster's partition names (sinfo), None if sinfo cannot tell."""
     try:
         result = subprocess.run(["sinfo", "--noheader", "--format=%R"], capture_output=True,

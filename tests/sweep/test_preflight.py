@@ -14,7 +14,7 @@ import pytest
 
 from learning.sweep.launch import main
 from learning.sweep.preflight import run_preflight
-from learning.sweep.preflight_env import slurm_problems
+from learning.sweep.preflight_env import slurm_partitions, slurm_problems
 from learning.sweep.shell_safety import IN_DOUBLE_QUOTES, WHY_QUOTED, check_value
 from learning.sweep.sweep_file import read_sweep_file
 
@@ -188,15 +188,17 @@ def test_metric_must_be_one_the_jobs_report(tmp_path):
 
 
 def test_slurm_requirements(tmp_path):
-    """The Slurm checks themselves (no sbatch here; sinfo is absent, so the partition
-    lookup is skipped, as on a login node where sinfo fails)."""
+    """The Slurm checks themselves, without submitting: the partition is looked up with
+    sinfo where it answers (a Slurm cluster), skipped where it does not (a login node
+    without sinfo, as cluster_utils would find out only at the first sbatch)."""
     sweep = read_sweep_file(write(tmp_path, LOCAL), [])
-    good = {"partition": "cpu", "request_cpus": 2, "memory_in_mb": 4000,
-            "request_time": "01:00:00", "signal_seconds_to_timeout": 300}
+    partitions = slurm_partitions()
+    good = {"partition": partitions[0] if partitions else "cpu", "request_cpus": 2,
+            "memory_in_mb": 4000, "request_time": "01:00:00", "signal_seconds_to_timeout": 300}
     assert slurm_problems(sweep, good) == []
-    bad = {"partition": "cpu", "request_cpus": 0, "request_time": "1h",
+    bad = {"partition": good["partition"], "request_cpus": 0, "request_time": "1h",
            "signal_seconds_to_timout": 300, "signal_seconds_to_timeout": 2.5}
-    problems = slurm_problems(sweep, {**bad})
+    problems = slurm_problems(sweep, bad)
     keys = sorted(p.split(": ")[1] for p in problems)
     assert keys == ["cluster_requirements.memory_in_mb", "cluster_requirements.request_cpus",
                     "cluster_requirements.request_time",
@@ -204,6 +206,10 @@ def test_slurm_requirements(tmp_path):
                     "cluster_requirements.signal_seconds_to_timout"], problems
     assert slurm_problems(sweep, {**good, "request_time": "2-00:00:00"}) == []
     assert slurm_problems(sweep, {**good, "request_time": "00:04:00"}) != []  # signal 300 s
+    if partitions:
+        problem = only(slurm_problems(sweep, {**good, "partition": "no-such-partition"}))
+        assert f"no partition 'no-such-partition' on this cluster; valid: {partitions[0]}" in (
+            problem)
 
 
 def test_check_starts_nothing(tmp_path, capsys):

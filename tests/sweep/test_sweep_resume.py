@@ -121,3 +121,37 @@ def test_killed_sweep_resumes_without_losing_a_finished_job(tmp_path):
     new_ids = set(final) - set(before) - set(at_kill)
     assert all(i > max(int(name) for name in folders_at_kill) for i in new_ids)  # ids unique
     assert not wait_until_gone(tmp_path, timeout=60), "left running after the sweep ended"
+
+
+def test_grid_search_resume_reports_finished_jobs_without_training_again(tmp_path):
+    """Resuming a grid search gives every job its id and settings again; a finished job
+    continues from its restart state and only reports its metrics again."""
+    config = json.loads((REPO / "hp_optim" / "grid_search.json").read_text())
+    config["results_dir"] = str(tmp_path / "results")
+    config["fixed_params"].update({key: value for key, value in TINY_SWEEP["fixed_params"].items()
+                                   if key.startswith("config.rl")},
+                                  learning_runs_per_job=1, local_cpu_pinning=False)
+    config["hyperparam_list"] = [{"param": "config.rl_config.learning_rate",
+                                  "values": [1e-4, 1e-3]}]
+    config_file = tmp_path / "grid.json"
+    config_file.write_text(json.dumps(config))
+    root = tmp_path / "results" / config["optimization_procedure_name"]
+    command, options = launcher(config_file, tmp_path)
+    first = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=400, **options)
+    assert first.returncode == 0, first.stdout[-3000:]
+    rows = recorded_grid(root)
+    assert len(rows) == 2
+
+    again = subprocess.run(command + ["--resume"], stdout=subprocess.PIPE, text=True,
+                           timeout=400, **options)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert recorded_grid(root) == pytest.approx(rows)
+    for job in (root / "working_directories").iterdir():
+        log = (job / "job.log").read_text()
+        assert log.count("learner starts") == 1 and "resuming from" in log
+    assert not wait_until_gone(tmp_path, timeout=60)
+
+
+def recorded_grid(root: Path) -> dict[int, float]:
+    with open(root / "all_data.csv", newline="") as f:
+        return {int(float(r["id"])): float(r[METRIC]) for r in csv.DictReader(f)}
