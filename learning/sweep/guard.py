@@ -17,8 +17,9 @@ hang-up or Ctrl-C does not reach it), before cluster_utils starts any worker:
   time.  Then it exits.
 
 The guard only finds processes on this machine: Slurm jobs already submitted keep
-running (see README, "Resuming a sweep").  ``python -m learning.sweep.guard --pid PID
---tag TAG [--grace SECONDS]`` runs it; it prints ``ready`` once it watches PID.
+running (README: "An existing results folder, resuming, and keeping the main process
+alive").  ``python -m learning.sweep.guard --pid PID --tag TAG [--grace SECONDS]`` runs
+it; it prints ``ready`` once it watches PID.
 """
 
 from __future__ import annotations
