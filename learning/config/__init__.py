@@ -9,12 +9,17 @@ from learning.config.addressing import (
     ParameterError,
     apply_overrides,
     collect_overrides,
-    merge_and_validate,
     parse_address,
 )
 from learning.config.checks import ConfigError, json_kind, read_json_object
 from learning.config.env_roles import validate_env_roles
-from learning.config.loading import RunConfig, load_configs, read_role_files, validate_roles
+from learning.config.loading import (
+    RunConfig,
+    load_configs,
+    merge_and_validate,
+    read_role_files,
+    validate_roles,
+)
 from learning.config.overrides import parse_overrides
 from learning.config.rl import ALGORITHMS, algorithm_class, rl_schema
 

@@ -32,7 +32,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from learning.config.checks import ConfigError, json_kind
+from learning.config.checks import json_kind
 from learning.contract import JOB_MANAGED_RL_KEYS, ROLES
 
 TEMPLATES_KEY = "config_templates"
@@ -228,39 +228,3 @@ def apply_overrides(
     for address, value in overrides.items():
         _set_one(merged, templates, address, value, reserved_rl_keys)
     return merged
-
-
-def overridden_parameter(error: ConfigError, role: str, overrides: Mapping[str, Any]) -> str | None:
-    """The override address behind a config error on ``role``, if one set that key."""
-    key = f"{role}.{error.key}"
-    for address in overrides:
-        if address == key or key.startswith(address + ".") or key.startswith(address + ":"):
-            return address
-    return None
-
-
-def merge_and_validate(
-    templates: Templates,
-    overrides: Mapping[str, Any],
-    check_load_path: bool = True,
-    reserved_rl_keys: Collection[str] = JOB_MANAGED_RL_KEYS,
-) -> dict[str, dict[str, Any]]:
-    """Merge and run every config check; a failing check on an overridden key raises
-    ParameterError naming the parameter (and the template file), any other ConfigError
-    names the template file."""
-    from learning.config.loading import validate_roles
-
-    merged = apply_overrides(templates, overrides, reserved_rl_keys)
-    files = {role: path for role, (path, _) in templates.items()}
-    try:
-        return validate_roles(merged, files, check_load_path)
-    except ConfigError as e:
-        role = next((r for r, path in files.items() if str(path) == e.file), None)
-        address = overridden_parameter(e, role, overrides) if role else None
-        if address is None:
-            raise
-        raise ParameterError(
-            f"parameter '{PREFIX}{address}': {e.key}: {e.problem}"
-            + (f"; valid: {e.valid}" if e.valid else "")
-            + f" (template {e.file})"
-        ) from e

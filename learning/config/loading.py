@@ -27,16 +27,17 @@ for item 2 of a list) and what is valid.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from learning.config.addressing import PREFIX, ParameterError, Templates, apply_overrides
 from learning.config.checks import ConfigError, check_keys, read_json_object
 from learning.config.env_roles import validate_env_roles
 from learning.config.policy import sb3_policy_kwargs
 from learning.config.rl import RL_EXTRA_KEYS, RL_WRAPPER_KEYS, validate_rl, validate_rl_common
-from learning.contract import ROLES
+from learning.contract import JOB_MANAGED_RL_KEYS, ROLES
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,40 @@ def validate_roles(
     return {role: roles[role] for role in ROLES}
 
 
+def overridden_parameter(error: ConfigError, role: str, overrides: Mapping[str, Any]) -> str | None:
+    """The override address behind a config error on ``role``, if one set that key."""
+    key = f"{role}.{error.key}"
+    for address in overrides:
+        if address == key or key.startswith(address + ".") or key.startswith(address + ":"):
+            return address
+    return None
+
+
+def merge_and_validate(
+    templates: Templates,
+    overrides: Mapping[str, Any],
+    check_load_path: bool = True,
+    reserved_rl_keys: Collection[str] = JOB_MANAGED_RL_KEYS,
+) -> dict[str, dict[str, Any]]:
+    """Merge and run every config check; a failing check on an overridden key raises
+    ParameterError naming the parameter (and the template file), any other ConfigError
+    names the template file."""
+    merged = apply_overrides(templates, overrides, reserved_rl_keys)
+    files = {role: path for role, (path, _) in templates.items()}
+    try:
+        return validate_roles(merged, files, check_load_path)
+    except ConfigError as e:
+        role = next((r for r, path in files.items() if str(path) == e.file), None)
+        address = overridden_parameter(e, role, overrides) if role else None
+        if address is None:
+            raise
+        raise ParameterError(
+            f"parameter '{PREFIX}{address}': {e.key}: {e.problem}"
+            + (f"; valid: {e.valid}" if e.valid else "")
+            + f" (template {e.file})"
+        ) from e
+
+
 def load_configs(
     config_path: str | Path,
     check_load_path: bool = True,
@@ -144,8 +179,6 @@ def load_configs(
     job's parameters use (learning/config/addressing.py; rl_config's paths included);
     a bad override raises ParameterError naming it.
     """
-    from learning.config.addressing import merge_and_validate
-
     main_file = Path(config_path)
     read = read_role_files(main_file)
     files = {role: path for role, (path, _) in read.items()}
