@@ -16,6 +16,9 @@ from learning.config.checks import ConfigError, check_keys, check_range, is_numb
 ALGORITHMS = ("ppo", "sac")
 # rl_config keys that are ours, not stable-baselines3's.
 RL_EXTRA_KEYS = ("num_layers", "num_hidden", "num_timesteps", "log_path", "save_path", "load_path")
+# Optional rl_config keys of ours (not stable-baselines3's) and the defaults validation fills.
+RL_VEC_ENV_DEFAULTS = {"n_envs": 1, "vec_env": "dummy"}
+VEC_ENV_KINDS = ("dummy", "subproc")
 # Constructor arguments the learner sets itself (or that are not JSON values).
 RL_EXCLUDED_ARGS = (
     "self",
@@ -37,11 +40,25 @@ RL_COMMON_SCHEMA = {
     "log_episodes": "true or false",
     "evaluation_episodes": "an integer >= 1",
     "evaluation_target_radius": "a number > 0 (metres)",
+    "torch_threads": "an integer >= 1 (optional, default 1)",
 }
+# Optional rl_common_config keys and the defaults validation fills.
+RL_COMMON_DEFAULTS = {"torch_threads": 1}
+
+
+def _check_count(data: dict[str, Any], file: Path, key: str) -> None:
+    """``data[key]`` is an integer >= 1."""
+    value = data[key]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(file, key, f"is a {json_kind(value)} ({value!r})", "an integer >= 1")
+    check_range(value, file, key, low=1)
 
 
 def validate_rl_common(data: dict[str, Any], file: Path) -> dict[str, Any]:
+    for key, default in RL_COMMON_DEFAULTS.items():
+        data.setdefault(key, default)
     check_keys(data, RL_COMMON_SCHEMA, file, "")
+    _check_count(data, file, "torch_threads")
     if data["algorithm"] not in ALGORITHMS:
         raise ConfigError(
             file, "algorithm", f"is {data['algorithm']!r}", RL_COMMON_SCHEMA["algorithm"]
@@ -113,6 +130,8 @@ def rl_schema(algorithm: str) -> dict[str, set[str]]:
         if kinds - {"null"}:  # only-null arguments (classes, noise objects) are not settable
             schema[name] = kinds
     schema.update(
+        n_envs={"integer"},
+        vec_env={"string"},
         num_layers={"integer"},
         num_hidden={"integer"},
         num_timesteps={"integer"},
@@ -148,6 +167,7 @@ RL_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "num_layers": (1, None, False, False),
     "num_hidden": (1, None, False, False),
     "num_timesteps": (1, None, False, False),
+    "n_envs": (1, None, False, False),
 }
 
 
@@ -177,6 +197,8 @@ def validate_rl(
             close = difflib.get_close_matches(key, list(schema), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(file, key, f"unknown key for algorithm {algorithm!r}{hint}", valid)
+    for key, default in RL_VEC_ENV_DEFAULTS.items():
+        data.setdefault(key, default)
     for key in RL_EXTRA_KEYS:
         if key not in data:
             raise ConfigError(file, key, "missing key", f"required: {', '.join(RL_EXTRA_KEYS)}")
@@ -209,6 +231,9 @@ def _check_rl_specials(
                     else ('"auto" or a number')
                 )
                 raise ConfigError(file, key, f"is {value!r}", choices)
+    if data["vec_env"] not in VEC_ENV_KINDS:
+        raise ConfigError(file, "vec_env", f"is {data['vec_env']!r}", " or ".join(
+            f'"{kind}"' for kind in VEC_ENV_KINDS))
     freq = data.get("train_freq")
     if isinstance(freq, list):
         if (
