@@ -232,10 +232,8 @@ def test_fixed_seed_reproduces_the_run(tmp_path, monkeypatch):
         assert eval_a[key] == eval_b[key]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGUSR1])
-def test_stop_signal_saves_model_and_exits_75(tmp_path, stop_signal):
-    config = make_run(tmp_path, rl={"num_timesteps": 10_000_000})
+def start_training(tmp_path: Path, config: Path, **popen: object) -> subprocess.Popen:
+    """`python -m learning config` in tmp_path, once it has written its first progress row."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     process = subprocess.Popen(
         [sys.executable, "-m", "learning", str(config)],
@@ -244,6 +242,7 @@ def test_stop_signal_saves_model_and_exits_75(tmp_path, stop_signal):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **popen,
     )
     progress = tmp_path / "logs" / "progress.csv"
     deadline = time.time() + 240
@@ -252,6 +251,14 @@ def test_stop_signal_saves_model_and_exits_75(tmp_path, stop_signal):
             break
         time.sleep(0.2)
     assert process.poll() is None, process.communicate()
+    return process
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGUSR1])
+def test_stop_signal_saves_model_and_exits_75(tmp_path, stop_signal):
+    config = make_run(tmp_path, rl={"num_timesteps": 10_000_000})
+    process = start_training(tmp_path, config)
     process.send_signal(stop_signal)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == EXIT_INTERRUPTED, stderr

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from test_train import REPO, make_run, read_json, read_progress
+from test_train import make_run, read_json, read_progress, start_training
 
 from learning.__main__ import main
 from learning.contract import EXIT_CONFIG, EXIT_INTERRUPTED
@@ -48,18 +45,7 @@ def test_subproc_learner_saves_when_every_process_gets_the_signal(tmp_path):
     the learner saves and exits 75."""
     config = make_run(tmp_path, rl={"num_timesteps": 10_000_000, "n_envs": 2, "n_steps": 32,
                                     "vec_env": "subproc"})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "learning", str(config)], cwd=tmp_path,
-        env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
-    progress = tmp_path / "logs" / "progress.csv"
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None:
-        if progress.exists() and progress.stat().st_size > 0:
-            break
-        time.sleep(0.2)
-    assert process.poll() is None, process.communicate()
+    process = start_training(tmp_path, config, start_new_session=True)
     os.killpg(process.pid, signal.SIGUSR1)  # the learner, the forkserver and the workers
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == EXIT_INTERRUPTED, stderr
