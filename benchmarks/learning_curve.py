@@ -1,10 +1,12 @@
 """Learning curve of the default PPO config: evaluation reward and hit rate vs timesteps.
 
-Trains with config/config.json's rl_config (PPO; --config config/config_sac.json: SAC) in
-chunks and, after each chunk, evaluates the deterministic policy on the same fixed balls
-(evaluation_episodes from rl_common_config, one evaluation seed for every point); a
-uniformly random policy is evaluated on the same balls for comparison. Prints a table and writes
-benchmarks/output/learning_curve.png and learning_curve.json.
+Trains with config/config.json's rl_config (PPO; --config config/config_sac.json: SAC,
+config/config_ppo_zoo.json: rl-baselines3-zoo's MuJoCo PPO setting) in chunks and, after
+each chunk, evaluates the deterministic policy on the same fixed balls (evaluation_episodes
+from rl_common_config, one evaluation seed for every point; a normalized policy sees the
+observation statistics so far, frozen); a uniformly random policy is evaluated on the same
+balls for comparison. Prints a table and writes benchmarks/output/learning_curve.png and
+learning_curve.json.
 
     python benchmarks/learning_curve.py                 # the README's figures
     taskset -c 0 python benchmarks/learning_curve.py    # pinned to one core
@@ -60,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from learning.config import load_configs
     from learning.training.evaluation import evaluate, model_policy, random_policy
+    from learning.training.normalization import normalize_training_env, observation_normalizer
     from learning.training.train import build_model, make_env, make_training_env
 
     torch.set_num_threads(args.threads)
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate(policy, eval_env, episodes, eval_seed, radius)
 
     random_result = run_evaluation(random_policy(eval_env.action_space, args.seed))
-    env = make_training_env(config)
+    env, _ = normalize_training_env(make_training_env(config), config)
     model, _ = build_model(config, env, args.seed)
     chunk = max(1, budget // args.points)
     model.set_logger(Logger(folder=None, output_formats=[]))  # quiet
@@ -94,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.time()
         model.learn(chunk, reset_num_timesteps=model.num_timesteps == 0)
         train_time += time.time() - start
-        result = run_evaluation(model_policy(model))
+        # with rl_config.normalize: the training statistics so far, not updated by this
+        result = run_evaluation(model_policy(model, observation_normalizer(env)))
         point = {"timesteps": model.num_timesteps, "wall_time_s": round(train_time, 1), **result}
         points.append(point)
         print(

@@ -15,6 +15,7 @@ from learning.config.addressing import (
 from learning.config.checks import ConfigError, json_kind, read_json_object
 from learning.config.env_roles import validate_env_roles
 from learning.config.loading import RunConfig, load_configs, read_role_files, validate_roles
+from learning.config.overrides import parse_overrides
 from learning.config.rl import (
     ALGORITHMS,
     RL_COMMON_DEFAULTS,
@@ -37,6 +38,7 @@ __all__ = [
     "load_configs",
     "merge_and_validate",
     "parse_address",
+    "parse_overrides",
     "read_json_object",
     "read_role_files",
     "rl_schema",

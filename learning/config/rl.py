@@ -12,11 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from learning.config.checks import ConfigError, check_keys, check_range, is_number, json_kind
+from learning.config.policy import (
+    check_network_sizes,
+    validate_normalize,
+    validate_policy_kwargs,
+)
 
 ALGORITHMS = ("ppo", "sac")
 # rl_config keys that are ours, not stable-baselines3's.
 RL_EXTRA_KEYS = ("num_layers", "num_hidden", "num_timesteps", "log_path", "save_path", "load_path")
-# Optional rl_config keys of ours (not stable-baselines3's) and the defaults validation fills.
+# rl_config keys that are required.
+RL_REQUIRED_KEYS = ("num_timesteps", "log_path", "save_path", "load_path")
+# rl_config keys the learner applies itself, not as constructor arguments: the policy's
+# arguments (learning/config/policy.py) and VecNormalize's.
+RL_WRAPPER_KEYS = ("policy_kwargs", "normalize")
+# Optional rl_config keys of ours (the training env's) and the defaults validation fills.
 RL_VEC_ENV_DEFAULTS = {"n_envs": 1, "vec_env": "dummy"}
 VEC_ENV_KINDS = ("dummy", "subproc")
 # Constructor arguments the learner sets itself (or that are not JSON values).
@@ -55,6 +65,8 @@ def _check_count(data: dict[str, Any], file: Path, key: str) -> None:
 
 
 def validate_rl_common(data: dict[str, Any], file: Path) -> dict[str, Any]:
+    """rl_common_config's checks; returns a copy with the optional keys' defaults."""
+    data = dict(data)
     for key, default in RL_COMMON_DEFAULTS.items():
         data.setdefault(key, default)
     check_keys(data, RL_COMMON_SCHEMA, file, "")
@@ -132,8 +144,10 @@ def rl_schema(algorithm: str) -> dict[str, set[str]]:
     schema.update(
         n_envs={"integer"},
         vec_env={"string"},
-        num_layers={"integer"},
-        num_hidden={"integer"},
+        num_layers={"integer", "null"},
+        num_hidden={"integer", "null"},
+        policy_kwargs={"object", "null"},
+        normalize={"boolean", "object"},
         num_timesteps={"integer"},
         log_path={"string"},
         save_path={"string"},
@@ -178,6 +192,7 @@ def _describe(kinds: set[str]) -> str:
         "boolean": "true or false",
         "string": "a string",
         "list": "a list",
+        "object": "an object",
         "null": "null",
     }
     names = [k for k in articles if k in kinds]
@@ -189,7 +204,9 @@ def _describe(kinds: set[str]) -> str:
 def validate_rl(
     data: dict[str, Any], file: Path, algorithm: str, check_load_path: bool = True
 ) -> dict[str, Any]:
-    """rl_config for ``algorithm``: SB3 argument names, JSON types, ranges, paths."""
+    """rl_config for ``algorithm``: SB3 argument names, JSON types, ranges, paths; returns
+    a copy with the defaults of the optional keys filled in (policy_kwargs, normalize,
+    num_layers/num_hidden in their object forms; n_envs, vec_env)."""
     schema = rl_schema(algorithm)
     valid = ", ".join(schema)
     for key in data:
@@ -197,11 +214,12 @@ def validate_rl(
             close = difflib.get_close_matches(key, list(schema), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(file, key, f"unknown key for algorithm {algorithm!r}{hint}", valid)
+    data = dict(data)
     for key, default in RL_VEC_ENV_DEFAULTS.items():
         data.setdefault(key, default)
-    for key in RL_EXTRA_KEYS:
+    for key in RL_REQUIRED_KEYS:
         if key not in data:
-            raise ConfigError(file, key, "missing key", f"required: {', '.join(RL_EXTRA_KEYS)}")
+            raise ConfigError(file, key, "missing key", f"required: {', '.join(RL_REQUIRED_KEYS)}")
     for key, value in data.items():
         kinds = schema[key]
         if json_kind(value) not in kinds or (
@@ -212,6 +230,10 @@ def validate_rl(
             low, high, low_open, high_open = RL_RANGES[key]
             check_range(value, file, key, low, high, low_open, high_open)
     _check_rl_specials(data, file, algorithm, check_load_path)
+    data = dict(data, num_layers=data.get("num_layers"), num_hidden=data.get("num_hidden"))
+    data["policy_kwargs"] = validate_policy_kwargs(data.get("policy_kwargs"), file, algorithm)
+    data["normalize"] = validate_normalize(data.get("normalize"), file)
+    check_network_sizes(data, file, algorithm)
     return data
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from learning.atomic_io import atomic_write_json
 from learning.config import ConfigError, RunConfig, algorithm_class
+from learning.config.policy import architecture_differences
 from learning.contract import (
     EPISODES_FILE,
     EVALUATION_FILE,
@@ -38,6 +41,8 @@ from learning.contract import (
     RUN_INFO_FILE,
     RUN_INTERRUPTED,
     RUN_RUNNING,
+    TENSORBOARD_DIR,
+    normalization_path,
     replay_buffer_path,
 )
 from learning.training.callbacks import (
@@ -48,7 +53,8 @@ from learning.training.callbacks import (
     StopRequest,
 )
 from learning.training.evaluation import evaluate, model_policy
-from learning.training.progress_log import make_logger
+from learning.training.normalization import load_observation_normalizer, normalize_training_env
+from learning.training.progress_log import log_evaluation, make_logger
 from learning.training.run_record import RunRecord, copy_configs
 
 # The evaluation env is reset with seed + EVALUATION_SEED_OFFSET: its balls differ from the
@@ -79,8 +85,10 @@ def make_worker_env(config: RunConfig) -> Any:
 
 
 def make_training_env(config: RunConfig) -> VecEnv:
-    """The vectorized training env: rl_config ``n_envs`` envs in one process
-    (``vec_env`` "dummy") or one worker process each ("subproc")."""
+    """The vectorized env the learner trains on (before normalization): rl_config
+    ``n_envs`` Monitor-wrapped TableTennis-v0 envs (whose episode returns progress.csv and
+    episodes.csv log) in one process (``vec_env`` "dummy") or one worker process each
+    ("subproc")."""
     n_envs = config.rl["n_envs"]
     if config.rl["vec_env"] == "subproc":
         return SubprocVecEnv([partial(make_worker_env, config) for _ in range(n_envs)])
@@ -94,18 +102,31 @@ def is_invalid_distribution(error: ValueError) -> bool:
     return bool(frames) and "torch/distributions" in frames[-1].filename.replace("\\", "/")
 
 
+def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(temporary path)`` beside ``path``, then os.replace; no temporary file stays."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def save_model(model: BaseAlgorithm, save_path: Path, with_replay_buffer: bool) -> None:
-    """Save the model (and the replay buffer) atomically: temporary file, then os.replace."""
+    """Save the model atomically, with what continuing it needs beside it: the
+    normalization statistics of its VecNormalize env (a stale file of an earlier model is
+    removed) and, with ``with_replay_buffer``, the replay buffer. The model comes last, so
+    a model on disk has its companions."""
     save_path.parent.mkdir(parents=True, exist_ok=True)
-    pid = os.getpid()
+    vec_normalize = model.get_vec_normalize_env()
+    stats_path = normalization_path(save_path)
+    if vec_normalize is not None:
+        _replace_atomically(stats_path, lambda tmp: vec_normalize.save(str(tmp)))
+    else:
+        stats_path.unlink(missing_ok=True)
     if with_replay_buffer:
-        buffer_path = replay_buffer_path(save_path)
-        tmp_buffer = buffer_path.with_name(f".{buffer_path.stem}.{pid}.tmp.pkl")
-        model.save_replay_buffer(tmp_buffer)
-        os.replace(tmp_buffer, buffer_path)
-    tmp = save_path.with_name(f".{save_path.stem}.{pid}.tmp.zip")
-    model.save(tmp)
-    os.replace(tmp, save_path)
+        _replace_atomically(replay_buffer_path(save_path), model.save_replay_buffer)
+    _replace_atomically(save_path, model.save)
 
 
 def build_model(config: RunConfig, env: Any, seed: int) -> tuple[BaseAlgorithm, dict[str, Any]]:
@@ -118,14 +139,16 @@ def build_model(config: RunConfig, env: Any, seed: int) -> tuple[BaseAlgorithm, 
         return model, {}
     device = kwargs.pop("device", "auto")
     model = cls.load(load_path, env=env, device=device, **kwargs)
-    stored = model.policy_kwargs.get("net_arch")
-    wanted = config.policy_kwargs()["net_arch"]
-    if stored not in (wanted, {"pi": wanted, "vf": wanted}, {"pi": wanted, "qf": wanted}):
+    differences = architecture_differences(
+        model.policy_kwargs, config.policy_kwargs(), config.algorithm
+    )
+    if differences:
         raise ConfigError(
             config.files["rl_config"],
-            "num_layers/num_hidden",
-            f"net_arch {wanted} differs from the model at load_path {load_path} ({stored})",
-            "the num_layers and num_hidden the loaded model was trained with",
+            "policy_kwargs",
+            f"{'; '.join(differences)}: differs from the model at load_path {load_path}",
+            "the networks the loaded model was trained with (policy_kwargs.net_arch,"
+            " num_layers/num_hidden, policy_kwargs.activation_fn)",
         )
     model.set_random_seed(seed)
     extra: dict[str, Any] = {}
@@ -182,6 +205,7 @@ def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
         # a fresh run: logs of an earlier run in the same log_path would mix with its own
         for name in (PROGRESS_FILE, EPISODES_FILE, EVALUATION_FILE, RUN_INFO_FILE):
             (log_path / name).unlink(missing_ok=True)
+        shutil.rmtree(log_path / TENSORBOARD_DIR, ignore_errors=True)
     copy_configs(config, log_path)
     record = RunRecord(config, log_path, seed, seed_source, argv)
     record.update(torch_threads=threads, cpus=sorted(os.sched_getaffinity(0)))
@@ -199,12 +223,13 @@ def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest,
     log_path, save_path = Path(rl["log_path"]), Path(rl["save_path"])
     env = make_training_env(config)
     try:
+        env, normalization = normalize_training_env(env, config)
         model, extra = build_model(config, env, seed)
     except BaseException:
         env.close()  # SubprocVecEnv: end the worker processes
         raise
     start = model.num_timesteps
-    record.update(num_timesteps_start=start, num_timesteps=start, **extra)
+    record.update(num_timesteps_start=start, num_timesteps=start, **normalization, **extra)
     model.set_logger(make_logger(log_path, rl.get("verbose", 0)))
     callbacks = [StopOnRequest(stop), NaNGuard()]
     if common["log_episodes"]:
@@ -235,8 +260,9 @@ def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest,
 
     eval_env = make_env(config)
     try:
+        normalizer = load_observation_normalizer(save_path, eval_env, config)
         evaluation = evaluate(
-            model_policy(model),
+            model_policy(model, normalizer),
             eval_env,
             episodes=common["evaluation_episodes"],
             seed=(seed + EVALUATION_SEED_OFFSET) % 2**32,
@@ -249,6 +275,7 @@ def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest,
         return _interrupted(record, stop, model.num_timesteps, "during the evaluation")
     evaluation["num_timesteps"] = model.num_timesteps
     atomic_write_json(log_path / EVALUATION_FILE, evaluation)
+    log_evaluation(log_path, evaluation, model.num_timesteps)
     record.finish(RUN_FINISHED, model.num_timesteps, evaluation=evaluation)
     print(
         f"trained to {model.num_timesteps} timesteps; evaluation over {evaluation['episodes']}"

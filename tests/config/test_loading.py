@@ -46,13 +46,24 @@ def config_error(config_dir: Path, main: str = "config.json") -> ConfigError:
 
 @pytest.mark.parametrize("main, algorithm", [("config.json", "ppo"), ("config_sac.json", "sac")])
 def test_shipped_defaults_load(config_dir, main, algorithm):
+    from torch import nn
+
     config = load_configs(config_dir / main)
     assert config.algorithm == algorithm
     assert set(config.roles) == set(ROLES)
-    assert config.policy_kwargs() == {
-        "net_arch": [config.rl["num_hidden"]] * config.rl["num_layers"]
-    }
-    assert "num_timesteps" not in config.sb3_kwargs()
+    sizes = [config.rl["num_hidden"]] * config.rl["num_layers"]
+    critic = "vf" if algorithm == "ppo" else "qf"
+    # stable-baselines3's own policy defaults, the networks num_layers x num_hidden
+    expected = {"net_arch": {"pi": sizes, critic: sizes}, "activation_fn": nn.Tanh,
+                "log_std_init": 0.0, "ortho_init": True}
+    if algorithm == "sac":
+        expected.update(activation_fn=nn.ReLU, log_std_init=-3.0)
+        del expected["ortho_init"]
+    assert config.policy_kwargs() == expected
+    assert config.rl["normalize"] == {"norm_obs": False, "norm_reward": False,
+                                      "clip_obs": 10.0, "clip_reward": 10.0}
+    for key in ("num_timesteps", "policy_kwargs", "normalize", "num_layers"):
+        assert key not in config.sb3_kwargs()
 
 
 def test_missing_config_json(config_dir):

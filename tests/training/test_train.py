@@ -72,10 +72,12 @@ def make_run(
     return folder / f"{name}.json"
 
 
-def run_cli(cwd: Path, config: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    cwd: Path, config: Path, timeout: float = 300, extra: list[str] | tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.run(
-        [sys.executable, "-m", "learning", str(config)],
+        [sys.executable, "-m", "learning", str(config), *extra],
         cwd=cwd,
         env=env,
         capture_output=True,
