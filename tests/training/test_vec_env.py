@@ -25,18 +25,22 @@ def one_cpu():
 
 
 def test_ppo_with_dummy_then_subproc_envs_trains_and_continues(tmp_path, monkeypatch):
+    """Also under VecNormalize, whose statistics the continuation reloads."""
     monkeypatch.chdir(tmp_path)
     # n_steps is per env: rollouts of 2 x 32 steps
-    assert main([str(make_run(tmp_path, rl={"n_envs": 2, "n_steps": 32}))]) == 0
+    assert main([str(make_run(tmp_path, rl={"n_envs": 2, "n_steps": 32,
+                                             "normalize": True}))]) == 0
     assert [int(r["time/total_timesteps"])
             for r in read_progress(tmp_path / "logs" / "progress.csv")] == [64, 128]
     assert read_json(tmp_path / "logs" / "evaluation.json")["episodes"] == 2
     again = make_run(tmp_path, rl={"n_envs": 4, "n_steps": 16, "vec_env": "subproc",
-                                   "load_path": "models/model.zip"}, name="again")
+                                   "normalize": True, "load_path": "models/model.zip"},
+                     name="again")
     assert main([str(again)]) == 0
     info = read_json(tmp_path / "logs" / "run_info.json")
     assert (info["status"], info["num_timesteps_start"], info["num_timesteps"]) == (
         "finished", 128, 256)
+    assert info["normalization_loaded"], info
     assert read_json(tmp_path / "logs" / "evaluation.json")["num_timesteps"] == 256
 
 
