@@ -47,6 +47,7 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/env_speed.py
+	$(PY) benchmarks/throughput.py
 	$(PY) benchmarks/sweep_efficiency.py
 	$(PY) benchmarks/learning_curve.py
 

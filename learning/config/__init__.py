@@ -21,12 +21,20 @@ from learning.config.loading import (
     validate_roles,
 )
 from learning.config.overrides import parse_overrides
-from learning.config.rl import ALGORITHMS, algorithm_class, rl_schema
+from learning.config.rl import (
+    ALGORITHMS,
+    RL_COMMON_DEFAULTS,
+    RL_VEC_ENV_DEFAULTS,
+    algorithm_class,
+    rl_schema,
+)
 
 __all__ = [
     "ALGORITHMS",
     "ConfigError",
     "ParameterError",
+    "RL_COMMON_DEFAULTS",
+    "RL_VEC_ENV_DEFAULTS",
     "RunConfig",
     "algorithm_class",
     "apply_overrides",

@@ -11,9 +11,10 @@ hysr_config        scene and episode of the simulation
 pam_config         the pneumatic-muscle model
 rl_config          stable-baselines3 constructor arguments of PPO / SAC (their own
                    names) plus num_layers, num_hidden, num_timesteps, log_path,
-                   save_path, load_path, policy_kwargs and normalize
+                   save_path, load_path, policy_kwargs and normalize; optional
+                   n_envs, vec_env
 rl_common_config   algorithm, random_seed, log_episodes, evaluation_episodes,
-                   evaluation_target_radius
+                   evaluation_target_radius; optional torch_threads
 =================  ===============================================================
 
 The keys and JSON types of reward_config, hysr_config and pam_config are those of the
@@ -36,7 +37,13 @@ from learning.config.addressing import PREFIX, ParameterError, Templates, apply_
 from learning.config.checks import ConfigError, check_keys, read_json_object
 from learning.config.env_roles import validate_env_roles
 from learning.config.policy import sb3_policy_kwargs
-from learning.config.rl import RL_EXTRA_KEYS, RL_WRAPPER_KEYS, validate_rl, validate_rl_common
+from learning.config.rl import (
+    RL_EXTRA_KEYS,
+    RL_VEC_ENV_DEFAULTS,
+    RL_WRAPPER_KEYS,
+    validate_rl,
+    validate_rl_common,
+)
 from learning.contract import JOB_MANAGED_RL_KEYS, ROLES
 
 
@@ -76,9 +83,8 @@ class RunConfig:
 
     def sb3_kwargs(self) -> dict[str, Any]:
         """rl_config's stable-baselines3 arguments, under SB3's names (lists -> tuples)."""
-        kwargs = {
-            k: v for k, v in self.rl.items() if k not in RL_EXTRA_KEYS + RL_WRAPPER_KEYS
-        }
+        ours = (*RL_EXTRA_KEYS, *RL_WRAPPER_KEYS, *RL_VEC_ENV_DEFAULTS)
+        kwargs = {k: v for k, v in self.rl.items() if k not in ours}
         if isinstance(kwargs.get("train_freq"), list):
             kwargs["train_freq"] = tuple(kwargs["train_freq"])
         return kwargs

@@ -26,6 +26,9 @@ RL_REQUIRED_KEYS = ("num_timesteps", "log_path", "save_path", "load_path")
 # rl_config keys the learner applies itself, not as constructor arguments: the policy's
 # arguments (learning/config/policy.py) and VecNormalize's.
 RL_WRAPPER_KEYS = ("policy_kwargs", "normalize")
+# Optional rl_config keys of ours (the training env's) and the defaults validation fills.
+RL_VEC_ENV_DEFAULTS = {"n_envs": 1, "vec_env": "dummy"}
+VEC_ENV_KINDS = ("dummy", "subproc")
 # Constructor arguments the learner sets itself (or that are not JSON values).
 RL_EXCLUDED_ARGS = (
     "self",
@@ -47,11 +50,27 @@ RL_COMMON_SCHEMA = {
     "log_episodes": "true or false",
     "evaluation_episodes": "an integer >= 1",
     "evaluation_target_radius": "a number > 0 (metres)",
+    "torch_threads": "an integer >= 1 (optional, default 1)",
 }
+# Optional rl_common_config keys and the defaults validation fills.
+RL_COMMON_DEFAULTS = {"torch_threads": 1}
+
+
+def _check_count(data: dict[str, Any], file: Path, key: str) -> None:
+    """``data[key]`` is an integer >= 1."""
+    value = data[key]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(file, key, f"is a {json_kind(value)} ({value!r})", "an integer >= 1")
+    check_range(value, file, key, low=1)
 
 
 def validate_rl_common(data: dict[str, Any], file: Path) -> dict[str, Any]:
+    """rl_common_config's checks; returns a copy with the optional keys' defaults."""
+    data = dict(data)
+    for key, default in RL_COMMON_DEFAULTS.items():
+        data.setdefault(key, default)
     check_keys(data, RL_COMMON_SCHEMA, file, "")
+    _check_count(data, file, "torch_threads")
     if data["algorithm"] not in ALGORITHMS:
         raise ConfigError(
             file, "algorithm", f"is {data['algorithm']!r}", RL_COMMON_SCHEMA["algorithm"]
@@ -123,6 +142,8 @@ def rl_schema(algorithm: str) -> dict[str, set[str]]:
         if kinds - {"null"}:  # only-null arguments (classes, noise objects) are not settable
             schema[name] = kinds
     schema.update(
+        n_envs={"integer"},
+        vec_env={"string"},
         num_layers={"integer", "null"},
         num_hidden={"integer", "null"},
         policy_kwargs={"object", "null"},
@@ -160,6 +181,7 @@ RL_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "num_layers": (1, None, False, False),
     "num_hidden": (1, None, False, False),
     "num_timesteps": (1, None, False, False),
+    "n_envs": (1, None, False, False),
 }
 
 
@@ -184,7 +206,7 @@ def validate_rl(
 ) -> dict[str, Any]:
     """rl_config for ``algorithm``: SB3 argument names, JSON types, ranges, paths; returns
     a copy with the defaults of the optional keys filled in (policy_kwargs, normalize,
-    num_layers/num_hidden) in their object forms."""
+    num_layers/num_hidden in their object forms; n_envs, vec_env)."""
     schema = rl_schema(algorithm)
     valid = ", ".join(schema)
     for key in data:
@@ -192,6 +214,9 @@ def validate_rl(
             close = difflib.get_close_matches(key, list(schema), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(file, key, f"unknown key for algorithm {algorithm!r}{hint}", valid)
+    data = dict(data)
+    for key, default in RL_VEC_ENV_DEFAULTS.items():
+        data.setdefault(key, default)
     for key in RL_REQUIRED_KEYS:
         if key not in data:
             raise ConfigError(file, key, "missing key", f"required: {', '.join(RL_REQUIRED_KEYS)}")
@@ -228,6 +253,9 @@ def _check_rl_specials(
                     else ('"auto" or a number')
                 )
                 raise ConfigError(file, key, f"is {value!r}", choices)
+    if data["vec_env"] not in VEC_ENV_KINDS:
+        raise ConfigError(file, "vec_env", f"is {data['vec_env']!r}", " or ".join(
+            f'"{kind}"' for kind in VEC_ENV_KINDS))
     freq = data.get("train_freq")
     if isinstance(freq, list):
         if (

@@ -83,6 +83,7 @@ class RunRecord:
             "num_timesteps_start": None,
             "num_timesteps": None,
             "torch_threads": None,
+            "cpus": None,  # the CPUs the learner may run on (its affinity)
             "hostname": socket.gethostname(),
             "pid": os.getpid(),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self._start)),

@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import sys
 import traceback
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from learning.atomic_io import atomic_write_json
 from learning.config import ConfigError, RunConfig, algorithm_class
@@ -67,10 +69,30 @@ def make_env(config: RunConfig) -> Any:
     return TableTennisEnv(config.reward, config.hysr, config.pam)
 
 
+def make_monitored_env(config: RunConfig) -> Any:
+    """One training env, wrapped in SB3's Monitor (episode rewards and lengths)."""
+    return Monitor(make_env(config))
+
+
+def make_worker_env(config: RunConfig) -> Any:
+    """One training env in a SubprocVecEnv worker process. The worker ignores the stop
+    signals: Slurm signals every process of a job step, and a worker killed by SIGUSR1
+    would turn the learner's save-and-exit into a crash; it ends when the learner closes
+    the env or dies (its pipe closes)."""
+    for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
+    return make_monitored_env(config)
+
+
 def make_training_env(config: RunConfig) -> VecEnv:
-    """The vectorized env the learner trains on (before normalization): Monitor-wrapped
-    TableTennis-v0 envs, whose episode returns progress.csv and episodes.csv log."""
-    return DummyVecEnv([lambda: Monitor(make_env(config))])
+    """The vectorized env the learner trains on (before normalization): rl_config
+    ``n_envs`` Monitor-wrapped TableTennis-v0 envs (whose episode returns progress.csv and
+    episodes.csv log) in one process (``vec_env`` "dummy") or one worker process each
+    ("subproc")."""
+    n_envs = config.rl["n_envs"]
+    if config.rl["vec_env"] == "subproc":
+        return SubprocVecEnv([partial(make_worker_env, config) for _ in range(n_envs)])
+    return DummyVecEnv([partial(make_monitored_env, config) for _ in range(n_envs)])
 
 
 def is_invalid_distribution(error: ValueError) -> bool:
@@ -131,17 +153,26 @@ def build_model(config: RunConfig, env: Any, seed: int) -> tuple[BaseAlgorithm, 
     model.set_random_seed(seed)
     extra: dict[str, Any] = {}
     if config.algorithm == "sac":
-        buffer = replay_buffer_path(load_path)
-        if buffer.is_file():
-            model.load_replay_buffer(buffer)
-            extra["replay_buffer_loaded"] = str(buffer)
-        else:
-            print(
-                f"warning: no replay buffer at {buffer}; continuing with an empty one",
-                file=sys.stderr,
-            )
-            extra["replay_buffer_loaded"] = None
+        extra["replay_buffer_loaded"] = load_replay_buffer(config, model, env.num_envs)
     return model, extra
+
+
+def load_replay_buffer(config: RunConfig, model: BaseAlgorithm, n_envs: int) -> str | None:
+    """Load the replay buffer saved beside load_path; its path, None if there is none."""
+    buffer = replay_buffer_path(config.rl["load_path"])
+    if not buffer.is_file():
+        print(f"warning: no replay buffer at {buffer}; continuing with an empty one",
+              file=sys.stderr)
+        return None
+    model.load_replay_buffer(buffer)
+    stored = model.replay_buffer.n_envs
+    if stored != n_envs:
+        raise ConfigError(
+            config.files["rl_config"], "n_envs",
+            f"is {n_envs}, but the replay buffer {buffer} was filled by {stored} envs",
+            f"{stored} (the n_envs the loaded model was trained with)",
+        )
+    return str(buffer)
 
 
 def train(config: RunConfig, argv: list[str], stop: StopRequest | None = None) -> int:
@@ -168,7 +199,7 @@ def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
         seed, seed_source = secrets.randbelow(2**31), "random (random_seed is null)"
     else:
         seed, seed_source = common["random_seed"], "config"
-    threads = len(os.sched_getaffinity(0))
+    threads = common["torch_threads"]
     torch.set_num_threads(threads)
     if not rl["load_path"]:
         # a fresh run: logs of an earlier run in the same log_path would mix with its own
@@ -177,7 +208,7 @@ def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
         shutil.rmtree(log_path / TENSORBOARD_DIR, ignore_errors=True)
     copy_configs(config, log_path)
     record = RunRecord(config, log_path, seed, seed_source, argv)
-    record.update(torch_threads=threads)
+    record.update(torch_threads=threads, cpus=sorted(os.sched_getaffinity(0)))
 
     try:
         return _learn_and_evaluate(config, record, stop, seed)
@@ -190,8 +221,13 @@ def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
 def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest, seed: int) -> int:
     rl, common = config.rl, config.rl_common
     log_path, save_path = Path(rl["log_path"]), Path(rl["save_path"])
-    env, normalization = normalize_training_env(make_training_env(config), config)
-    model, extra = build_model(config, env, seed)
+    env = make_training_env(config)
+    try:
+        env, normalization = normalize_training_env(env, config)
+        model, extra = build_model(config, env, seed)
+    except BaseException:
+        env.close()  # SubprocVecEnv: end the worker processes
+        raise
     start = model.num_timesteps
     record.update(num_timesteps_start=start, num_timesteps=start, **normalization, **extra)
     model.set_logger(make_logger(log_path, rl.get("verbose", 0)))
