@@ -121,3 +121,31 @@ class RunDirName(NamedTuple):
 
 def run_dir_name(run: int, iteration: int, attempt: int) -> str:
     return str(RunDirName(run, iteration, attempt))
+
+# --------------------------------------------------------------------------- intermediate results
+#: cluster_utils puts every job's working dir in <results_dir>/<name>/working_directories/
+WORKING_DIRS_FOLDER = "working_directories"
+#: one JSON record per job of a sweep, <results_dir>/<name>/intermediate_results/job_<id>.json
+#: (learning.job.pruning): the job's running estimate after every training iteration, and
+#: whether it was stopped early; outside working_directories, which cluster_utils deletes
+INTERMEDIATE_DIR = "intermediate_results"
+#: the record of a job run outside a sweep (standalone), in its working dir
+INTERMEDIATE_FILE = "intermediate_results.json"
+#: metrics.csv: 1.0 for a job the pruning rule stopped early (its metrics are then its
+#: estimate after ``trained_iterations`` training iterations), 0.0 otherwise
+STOPPED_EARLY_METRIC = "stopped_early"
+TRAINED_ITERATIONS_METRIC = "trained_iterations"
+#: names the module ``python -m MODULE CONFIG.json`` a job starts as its learner; unset:
+#: ``learning``. A benchmark/testing hook only (benchmarks/search_efficiency.py substitutes
+#: a stand-in learner that writes the same files); read in learning.job.learner only
+LEARNER_MODULE_VARIABLE = "LTTFS_LEARNER_MODULE"
+
+
+def intermediate_record_path(working_dir: Path, job_id: object) -> Path:
+    """Where a job records its intermediate results: beside the other jobs' records in its
+    sweep's folder when cluster_utils runs it (``.../working_directories/<id>``), else in
+    its own working dir."""
+    working_dir = Path(working_dir)
+    if working_dir.parent.name == WORKING_DIRS_FOLDER and job_id is not None:
+        return working_dir.parent.parent / INTERMEDIATE_DIR / f"job_{job_id}.json"
+    return working_dir / INTERMEDIATE_FILE

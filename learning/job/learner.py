@@ -23,7 +23,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from learning.contract import COMMAND_FILE, PROJECT_DIR, STDERR_FILE, STDOUT_FILE
+from learning.contract import (
+    COMMAND_FILE,
+    LEARNER_MODULE_VARIABLE,
+    PROJECT_DIR,
+    STDERR_FILE,
+    STDOUT_FILE,
+)
 from learning.signal_handlers import SignalHandlers
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
@@ -154,8 +160,21 @@ def learner_slots(cpus: Iterable[int], per_learner: int) -> list[frozenset[int]]
     return [frozenset(cpus[i * per_learner:(i + 1) * per_learner]) for i in range(count)]
 
 
+def learner_module() -> str:
+    """The module a job runs as its learner: ``learning``, or the module named by the
+    environment variable LTTFS_LEARNER_MODULE. That variable is a benchmark/testing hook
+    (benchmarks/search_efficiency.py runs a stand-in learner that writes the same files);
+    a sweep passes it on from the launcher's environment to its jobs."""
+    name = os.environ.get(LEARNER_MODULE_VARIABLE, "").strip() or "learning"
+    if not all(part.isidentifier() for part in name.split(".")):
+        raise ValueError(f"environment variable {LEARNER_MODULE_VARIABLE}={name!r} is not a"
+                         " module name (e.g. benchmarks.learning_standin); unset it to run"
+                         " the real learner")
+    return name
+
+
 def learner_command(config_file: str) -> list[str]:
-    return [sys.executable, "-m", "learning", config_file]
+    return [sys.executable, "-m", learner_module(), config_file]
 
 
 def learner_env(threads: int) -> dict[str, str]:

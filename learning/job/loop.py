@@ -14,6 +14,11 @@ directory), so a cluster job lasts about one training iteration. A run's retry o
 iteration goes into the next round. Standalone, a freed slot takes the next waiting run
 at once (a retry while another run trains) until all runs are done.
 
+Waiting runs start breadth first (lowest training iteration first). After each training
+iteration of all runs the job records and announces its running estimate and may stop
+early (learning.job.pruning): its learners save and exit, and it finishes with that
+estimate.
+
 SIGTERM/SIGUSR1 reach every running learner, which saves; the job starts nothing more
 and exits for resume once all of them ended. A run that fails ``max_attempts`` times (or
 a learner's config error) fails the job: the other learners are asked to save and exit
@@ -63,6 +68,7 @@ from learning.job.learner import (
 )
 from learning.job.outcomes import Outcome, classify, classify_files
 from learning.job.pool import LearnerPool, RunningLearner
+from learning.job.pruning import Pruner, next_run, read_pruning
 from learning.job.settings import (
     JobConfigError,
     JobFailed,
@@ -103,6 +109,7 @@ class Job:
     ) -> None:
         self.settings = settings
         self.options = read_options(settings)
+        pruning = read_pruning(settings, self.options.training_iterations)
         self.configs = merged_configs(settings, validate=False)
         self.working_dir = Path(settings["working_dir"]).resolve()
         self.working_dir.mkdir(parents=True, exist_ok=True)
@@ -119,6 +126,7 @@ class Job:
         self.segment = Segment(pid=os.getpid(), host=socket.gethostname(),
                                started=process_started, main_started=main_started)
         self.state.segments.append(self.segment)
+        self.pruner = Pruner(settings, pruning, self.working_dir, self.state, self.log)
         self.save()
 
     # ----------------------------------------------------------------- state
@@ -217,13 +225,13 @@ class Job:
 
     def _may_start(self) -> bool:
         return (self.state.status != FAILED and self.forwarder.received is None
-                and not (self.connected and self.round_started))
+                and not (self.connected and self.round_started) and not self.pruner.stopped)
 
     def _start_learners(self) -> None:
         """A learner for each waiting run, as long as a CPU slot is free."""
         busy = {learner.cpus for learner in self.pool.running.values()}
         for slot in [slot for slot in self.slots if slot not in busy]:
-            run = next((r for r in self.state.runs if r.status == PENDING), None)
+            run = next_run(self.state)
             if run is None:
                 break
             self._start_attempt(run, slot)
@@ -235,6 +243,8 @@ class Job:
             if self.segment.outcome is None:
                 self._end_segment("failed")
             raise self.failure or JobFailed(self.state.message)
+        if self.pruner.stopped:
+            return self._finish(self.pruner.stop_metrics())
         if all(run.status == FINISHED for run in self.state.runs):
             return self._finish()
         if self.forwarder.received is not None:
@@ -258,13 +268,17 @@ class Job:
         client.exit_for_resume()  # with a server: sends the request and exits with code 3
         return EXIT_RESUME
 
-    def _finish(self) -> int:
-        scores = [run.score for run in self.state.runs]
-        metrics = job_metrics.job_metrics(scores, self.state.failed_attempts())
+    def _finish(self, metrics: dict[str, float] | None = None) -> int:
+        """Finish with the runs' final scores, or with ``metrics`` (stopped early)."""
+        if metrics is None:
+            scores = [run.score for run in self.state.runs]
+            metrics = job_metrics.job_metrics(scores, self.state.failed_attempts(),
+                                              self.options.training_iterations)
         self.state.status = FINISHED
         self.state.metrics = metrics
+        self.pruner.finish(self.state, metrics)
         self._end_segment("finished")
-        self.log(f"finished: {metrics}")
+        self.log(f"{'stopped early' if self.pruner.stopped else 'finished'}: {metrics}")
         client.finalize_job(dict(metrics), self.settings)
         return 0
 
@@ -285,7 +299,9 @@ class Job:
     # ----------------------------------------------------------------- learners
 
     def _start_attempt(self, run: RunState, cpus: frozenset[int]) -> None:
-        attempt, entry, run_dir = new_attempt(self.configs.roles, self.working_dir, run, cpus)
+        roles = self.pruner.attempt_roles(self.configs.roles, run,
+                                          self.options.training_iterations)
+        attempt, entry, run_dir = new_attempt(roles, self.working_dir, run, cpus)
         self.state.in_flight.append(entry)
         self.save()
         self.log(f"{attempt.dir}: learner starts on CPU(s) {attempt.cpus}"
@@ -307,7 +323,8 @@ class Job:
             self.segment.learner_seconds += result.ended - self._busy_since
             self._busy_since = None
         self._record_exit(attempt, learner, result)
-        stopping = self.forwarder.received is not None or self.state.status == FAILED
+        stopping = (self.forwarder.received is not None or self.state.status == FAILED
+                    or self.pruner.stopped)
         self._apply(run, attempt, classify(self.working_dir / attempt.dir, result, stopping))
 
     @staticmethod
@@ -385,7 +402,8 @@ class Job:
         )
 
     def _announce(self, run: RunState) -> None:
-        """Progress and, once a run finished, the metrics so far (kill_bad_jobs_early)."""
+        """Progress and, after each training iteration of all runs, the running estimate
+        (learning.job.pruning), which may stop the job early."""
         iterations = self.options.training_iterations
         done = 0.0
         for r in self.state.runs:
@@ -397,8 +415,8 @@ class Job:
             if target:
                 done += max(0.0, min(1.0, (r.resume_timesteps - start) / (target - start)))
         client.announce_fraction_finished(done / (iterations * len(self.state.runs)))
-        if run.status == FINISHED:
-            scores = [r.score for r in self.state.runs if r.status == FINISHED]
-            client.announce_early_results(
-                job_metrics.job_metrics(scores, self.state.failed_attempts())
-            )
+        if self.pruner.after_settle(self.state):  # the rule stops the job now
+            self.save()
+            if self.pool:
+                self.log(f"stopping the other learners: {', '.join(self.running)}")
+                self.pool.terminate_all()

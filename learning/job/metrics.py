@@ -10,10 +10,22 @@ Job metrics (all floats; NaN when no run produced the value):
     evaluation.json (deterministic policy, ``evaluation_episodes`` episodes).
 ``mean_hit_rate``
     mean over runs of ``hit_rate`` in evaluation.json.
+``mean_return_rate`` / ``std_return_rate``
+    mean / standard deviation over runs of ``return_rate`` in evaluation.json (the share
+    of evaluation episodes whose ball was hit and landed within
+    ``evaluation_target_radius`` of the target).
+``stopped_early``
+    1.0 if the job's pruning rule stopped it after ``trained_iterations`` training
+    iterations (learning.job.pruning): every metric is then its running estimate, the
+    runs' evaluations after that iteration; 0.0 for a job that trained all its iterations.
+``trained_iterations``
+    training iterations every run of the job completed (= training_iterations unless
+    stopped early).
 ``failed_attempts``
     number of failed learner attempts of the job (all runs), retried ones included.
 ``finished_runs``
-    number of runs that contributed (= learning_runs_per_job for a finished job).
+    number of runs that contributed (= learning_runs_per_job for a finished job and for
+    one stopped early).
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from learning.contract import (
     EPREWMEAN_COLUMN,
     EVALUATION_FILE,
     LOG_DIR,
+    MODEL_FILE,
     OUTCOME_INTERRUPTED,
     OUTCOME_OK,
     PROGRESS_FILE,
@@ -40,8 +53,12 @@ METRIC_NAMES = (
     "mean_eval_reward",
     "std_eval_reward",
     "mean_hit_rate",
+    "mean_return_rate",
+    "std_return_rate",
     "failed_attempts",
     "finished_runs",
+    "stopped_early",
+    "trained_iterations",
 )
 
 
@@ -71,34 +88,59 @@ def _mean_std(values: list[Any]) -> tuple[float, float]:
     return mean, std
 
 
-def job_metrics(scores: list[Score], failed_attempts: int) -> dict[str, float]:
-    """Aggregate the finished runs' scores to the job's metrics."""
+def job_metrics(scores: list[Score], failed_attempts: int, trained_iterations: int,
+                stopped_early: bool = False) -> dict[str, float]:
+    """Aggregate the runs' scores (final, or after ``trained_iterations``) to the job's
+    metrics."""
     mean_ep, std_ep = _mean_std([s.eprewmean for s in scores])
     mean_eval, std_eval = _mean_std([s.eval_reward for s in scores])
     mean_hit, _ = _mean_std([s.hit_rate for s in scores])
+    mean_return, std_return = _mean_std([s.return_rate for s in scores])
     return {
         "mean_eprewmean": mean_ep,
         "std_eprewmean": std_ep,
         "mean_eval_reward": mean_eval,
         "std_eval_reward": std_eval,
         "mean_hit_rate": mean_hit,
+        "mean_return_rate": mean_return,
+        "std_return_rate": std_return,
         "failed_attempts": float(failed_attempts),
         "finished_runs": float(len(scores)),
+        "stopped_early": 1.0 if stopped_early else 0.0,
+        "trained_iterations": float(trained_iterations),
     }
 
 
-def run_score(working_dir: Path, run: RunState) -> Score:
-    """Score of a finished run: last ep_rew_mean of its training, its final evaluation."""
+def score_after(working_dir: Path, run: RunState, iteration: int) -> Score | None:
+    """A run's score after its training iteration ``iteration`` (0-based): the evaluation
+    of that iteration's successful attempt and the last ep_rew_mean of its training; None
+    if the run has not completed that iteration."""
+    done = [a for a in run.attempts if a.iteration == iteration and a.outcome == OUTCOME_OK]
+    if not done:
+        return None
     eprewmean = None
     for attempt in reversed(run.attempts):
-        if attempt.outcome in (OUTCOME_OK, OUTCOME_INTERRUPTED) and eprewmean is None:
-            eprewmean = last_eprewmean(working_dir / attempt.dir / LOG_DIR / PROGRESS_FILE)
-    final_dir = working_dir / Path(run.final_model).parent
-    evaluation = read_json(final_dir / LOG_DIR / EVALUATION_FILE) or {}
+        if attempt.iteration > iteration or attempt.outcome not in (OUTCOME_OK,
+                                                                    OUTCOME_INTERRUPTED):
+            continue
+        eprewmean = last_eprewmean(working_dir / attempt.dir / LOG_DIR / PROGRESS_FILE)
+        if eprewmean is not None:
+            break
+    evaluation = read_json(working_dir / done[-1].dir / LOG_DIR / EVALUATION_FILE) or {}
     return Score(
         eprewmean=math.nan if eprewmean is None else eprewmean,
         eval_reward=evaluation.get("mean_reward", math.nan),
         hit_rate=evaluation.get("hit_rate", math.nan),
+        return_rate=evaluation.get("return_rate", math.nan),
         timesteps=evaluation.get("num_timesteps"),
-        model=run.final_model,
+        model=f"{done[-1].dir}/{MODEL_FILE}",
     )
+
+
+def run_score(working_dir: Path, run: RunState) -> Score:
+    """Score of a finished run: last ep_rew_mean of its training, its final evaluation."""
+    final_iteration = max(a.iteration for a in run.attempts if a.outcome == OUTCOME_OK)
+    score = score_after(working_dir, run, final_iteration)
+    assert score is not None  # the run finished with an ok attempt at that iteration
+    score.model = run.final_model
+    return score

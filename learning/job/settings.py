@@ -11,6 +11,8 @@ Settings (what cluster_utils passes as ``--parameter-dict``, or a settings.json)
 ``learning_runs_per_job`` (default 3), ``training_iterations`` (default 1),
 ``max_attempts`` (default 3), ``local_cpu_pinning`` (default false)
     see :class:`JobOptions`.
+``pruning.*``, ``intermediate_evaluation_episodes``
+    the intermediate metric and the pruning rule, see learning.job.pruning.
 ``working_dir``, ``id``
     set by cluster_utils (standalone: see :func:`standalone_working_dir`).
 ``singularity``
@@ -41,7 +43,8 @@ from learning.contract import PROJECT_DIR, ROLES
 
 OPTION_DEFAULTS = {"learning_runs_per_job": 3, "max_attempts": 3, "training_iterations": 1}
 KNOWN_SETTINGS = (
-    "config", "working_dir", "id", "singularity", "local_cpu_pinning", *OPTION_DEFAULTS
+    "config", "working_dir", "id", "singularity", "local_cpu_pinning", *OPTION_DEFAULTS,
+    "pruning", "intermediate_evaluation_episodes",  # learning.job.pruning
 )
 
 

@@ -69,6 +69,7 @@ class Score:
     hit_rate: float
     timesteps: int | None  #: timesteps of its final model
     model: str  #: its final model
+    return_rate: float = math.nan  #: return_rate of its final evaluation.json
 
 
 @dataclass

@@ -137,3 +137,30 @@ def confirmation(table: pd.DataFrame, metric: str) -> bytes:
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return to_png(fig)
+
+
+def intermediate_metric(points: pd.DataFrame, metric: str) -> bytes:
+    """The metric of every job after each training iteration; a cross where the pruning
+    rule stopped a job, a dot for a finished job's reported metric."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (job_id, job) in enumerate(points.sort_values("iteration").groupby("job_id")):
+        stopped = job["status"].iloc[0] == "stopped_early"
+        color = "0.55" if stopped else COLORS[i % len(COLORS)]
+        ax.plot(job["iteration"], job["value"], color=color, lw=1, alpha=0.8,
+                label=None if stopped else f"job {job_id}")
+        last = job.iloc[-1]
+        if stopped:
+            ax.plot(last["iteration"], last["value"], "x", color="red", markersize=8)
+        elif bool(last["final"]):
+            ax.plot(last["iteration"], last["value"], "o", color=color, markersize=5)
+    ax.plot([], [], "x", color="red", label="stopped early (grey line)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("training iterations completed by all the job's runs")
+    ax.set_ylabel(f"{metric} (running estimate)")
+    handles, labels = ax.get_legend_handles_labels()
+    if len(labels) <= 12:
+        ax.legend(fontsize=7, loc="best")
+    else:
+        ax.legend(handles[-1:], labels[-1:], fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    return to_png(fig)

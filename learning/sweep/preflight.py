@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from learning.sweep import preflight_env
+from learning.sweep import preflight_env, preflight_pruning
 from learning.sweep.shell_safety import (
     BARE_WORD,
     IN_DOUBLE_QUOTES,
@@ -74,8 +74,10 @@ def run_preflight(sweep: SweepFile) -> Preflight:
         result.distributions, _ = distribution_problems(sweep)
         entries = [_entry_of_distribution(i, d) for i, d in enumerate(result.distributions)]
         result.problems += _metric_problems(sweep)
+        result.problems += preflight_pruning.optimizer_problems(sweep)
     else:
         entries = _grid_entries(sweep)
+    result.problems += preflight_pruning.pruning_problems(sweep)
     name_problems = _fixed_name_problems(sweep, result.distributions)
     result.problems += name_problems
     if not name_problems:
@@ -194,11 +196,12 @@ class ConfigChecks:
 
     def job_problem(self, sample: dict[str, Any], fixed: dict[str, Any]) -> str | None:
         """The job's own error for these settings, None if a job would accept them."""
+        from learning.job.pruning import read_pruning
         from learning.job.settings import JobConfigError, merged_configs, read_options
 
         settings = job_settings(sample, fixed)
         try:
-            read_options(settings)
+            read_pruning(settings, read_options(settings).training_iterations)
             merged_configs(settings, cwd=self.sweep.main_path)
         except JobConfigError as e:
             return str(e)

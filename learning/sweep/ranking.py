@@ -13,6 +13,7 @@ import pandas as pd
 
 from learning.contract import JOB_SCRIPT, PROJECT_DIR, RUN_CONFIG_DIR, SETTINGS_FILE
 from learning.sweep.display import display_path, format_value, short_names
+from learning.sweep.intermediate import has_stopped_jobs, stopped_label
 from learning.sweep.results import Sweep
 from learning.sweep.runs import learning_curve, read_job_state, run_dirs, run_scores
 
@@ -77,6 +78,7 @@ def ranked_table(sweep: Sweep, views: list[JobView]) -> pd.DataFrame:
     """The printed table: parameters, metric mean/std over runs, per-run values, dir."""
     names = short_names(sweep.params)
     std = sweep.std_column
+    stopped = has_stopped_jobs(sweep.jobs)
     rows = []
     for view in views:
         row = {"rank": view.rank, "job": view.job_id}
@@ -88,6 +90,8 @@ def ranked_table(sweep: Sweep, views: list[JobView]) -> pd.DataFrame:
             "failed" if v is None else format_value(v) for v in view.run_values
         ) or "-"
         row["failed"] = "-" if view.failed_attempts is None else view.failed_attempts
+        if stopped:  # jobs the pruning rule stopped: their metric is an estimate
+            row["stopped early"] = stopped_label(view.row) or "-"
         row["dir"] = display_path(view.job_dir) if view.job_dir else "(deleted)"
         rows.append(row)
     return pd.DataFrame(rows)

@@ -123,6 +123,22 @@ def _curves(curve_data: list) -> list[str]:
     return parts
 
 
+def _intermediate(sweep: Sweep, notes: list[str]) -> list[str]:
+    from learning.sweep.intermediate import read_intermediate
+
+    points = read_intermediate(sweep.root, sweep.metric, notes)
+    if points.empty:
+        return []
+    stopped = points[points["status"] == "stopped_early"].groupby("job_id")["stopped_at"].first()
+    where = ", ".join(f"job {j} after iteration {int(k)}" for j, k in stopped.items())
+    return ["<h2>The metric over training iterations</h2>",
+            "<p>Every job's running estimate (its runs' evaluations) after each training "
+            "iteration, as it recorded it in intermediate_results/ and announced it to "
+            "cluster_utils; the last point of a finished job is its reported metric. "
+            f"Stopped early by the pruning rule: {html.escape(where) or 'none'}.</p>",
+            _img(plots.intermediate_metric(points, sweep.metric), "intermediate metric")]
+
+
 def _notes(notes: list[str]) -> list[str]:
     if not notes:
         return []
@@ -135,9 +151,10 @@ def write_report(path, sweep: Sweep, views, curve_data: list, command: str | Non
                  gif: Path | None = None) -> Path:
     """Write the report atomically and return its path (``gif``: embed this episode)."""
     path = Path(path)
+    notes = list(notes)
     parts = (_header(sweep, views) + _rerun(views[0], command) + _episode(gif)
-             + _confirmation(sweep, confirmed) + _parameters(sweep) + _curves(curve_data)
-             + _notes(list(notes)))
+             + _confirmation(sweep, confirmed) + _parameters(sweep)
+             + _intermediate(sweep, notes) + _curves(curve_data) + _notes(notes))
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(sweep.root.name)}: optimization report</title>"

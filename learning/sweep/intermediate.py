@@ -1,0 +1,82 @@
+"""The jobs' intermediate results (``intermediate_results/job_<id>.json``, written by
+learning.job.pruning): the metric after every training iteration, and which jobs the
+pruning rule stopped where.
+
+The records live beside ``working_directories/`` in the sweep's folder, so they outlive
+the working dirs that cluster_utils deletes. Read only; a record that is missing, cut
+off or of another format is skipped with a note.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from learning.contract import INTERMEDIATE_DIR, STOPPED_EARLY_METRIC, TRAINED_ITERATIONS_METRIC
+
+RECORD_FORMAT = "lttfs-intermediate/1"  # learning.job.pruning.RECORD_FORMAT
+COLUMNS = ["job_id", "iteration", "value", "status", "stopped_at", "training_iterations",
+           "final"]
+
+
+def _points(record: dict, metric: str) -> list[tuple[int, float, bool]]:
+    """(iteration, value, is_final) of one record, in training order."""
+    points = []
+    for entry in record.get("iterations") or []:
+        value = (entry.get("metrics") or {}).get(metric) if isinstance(entry, dict) else None
+        if isinstance(value, (int, float)) and isinstance(entry.get("iteration"), int):
+            points.append((entry["iteration"], float(value), False))
+    final = record.get("final")
+    if record.get("status") == "finished" and isinstance(final, dict):
+        value = (final.get("metrics") or {}).get(metric)
+        if isinstance(value, (int, float)):
+            points.append((int(record.get("training_iterations") or len(points) + 1),
+                           float(value), True))
+    return points
+
+
+def read_intermediate(root: Path, metric: str, notes: list[str]) -> pd.DataFrame:
+    """One row per job and training iteration it completed: ``value`` of ``metric`` (its
+    running estimate; ``final`` marks the finished job's reported metric), the job's
+    ``status`` (running, finished, stopped_early) and ``stopped_at``."""
+    folder = Path(root) / INTERMEDIATE_DIR
+    rows = []
+    skipped = []
+    for path in sorted(folder.glob("job_*.json")) if folder.is_dir() else []:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            record = None
+        if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
+            skipped.append(path.name)
+            continue
+        job_id = record.get("job_id")
+        if not isinstance(job_id, int):
+            tail = path.stem.rsplit("_", 1)[-1]
+            job_id = int(tail) if tail.isdigit() else -1
+        for iteration, value, final in _points(record, metric):
+            rows.append({"job_id": job_id, "iteration": iteration, "value": value,
+                         "status": record.get("status"), "stopped_at": record.get("stopped_at"),
+                         "training_iterations": record.get("training_iterations"),
+                         "final": final})
+    if skipped:
+        notes.append(f"{folder}: unreadable intermediate records skipped: {', '.join(skipped)}")
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def stopped_label(row: pd.Series) -> str:
+    """The table's mark for a job the pruning rule stopped: "after it. k"; "" otherwise."""
+    flag = row.get(STOPPED_EARLY_METRIC)
+    if not isinstance(flag, (int, float)) or math.isnan(flag) or flag != 1:
+        return ""
+    trained = row.get(TRAINED_ITERATIONS_METRIC)
+    if isinstance(trained, (int, float)) and not math.isnan(trained):
+        return f"after it. {int(trained)}"
+    return "yes"
+
+
+def has_stopped_jobs(jobs: pd.DataFrame) -> bool:
+    return STOPPED_EARLY_METRIC in jobs and bool((jobs[STOPPED_EARLY_METRIC] == 1).any())
