@@ -1,0 +1,296 @@
+"""Search efficiency: best setting found against CPU spent, per optimizer, with and without
+pruning (the job's rule, learning.job.pruning), repeated over seeds.
+
+Every variant is a real local sweep (``python -m learning.sweep``: pre-flight, cluster_utils
+3.0's hp_optimization, run_learning.py jobs with their rounds, retries and pruning) on the
+same budget: ``--samples`` jobs, ``--per-iteration`` per optimizer iteration, 2 at a time.
+Variants: random search (nevergrad's RandomSearch), CEM (cluster_utils'
+cem_metaoptimizer) and nevergrad's TwoPointsDE, each without pruning and with
+``pruning.keep_fraction`` (default 0.5, the median rule); each repeated with
+``--seeds`` optimizer seeds (numpy's global seed in the sweep's main process, which both
+cluster_utils' CEM and nevergrad draw from). Pruned and unpruned sweeps with the same seed
+share their first samples.
+
+By default the jobs run the stand-in learner ``benchmarks/learning_standin.py`` (through the
+job's LTTFS_LEARNER_MODULE hook): the same files as the real learner, a documented noisy
+learning curve of learning_rate, robot_position:0 and gamma, so the true final reward of
+every setting is known and hundreds of trials take minutes. ``--real`` runs a small sweep
+pair (random search, without and with pruning) on the real table-tennis task instead.
+
+Figures, per variant (mean over seeds, +- standard error):
+- cost: timesteps trained by all jobs (what the real learner's CPU time is proportional
+  to) and learner CPU seconds as measured by the jobs (os.wait4); the sweep's whole CPU
+  time (main process, jobs, learners) is printed too;
+- best reported metric (mean_eval_reward of the sweep's best job) and, for the stand-in,
+  its regret: the best true final reward within the bounds minus the winner's true final
+  reward (lower is better; the evaluation noise of a job's metric is printed beside it);
+- CPU saved by pruning (1 - pruned cost / unpruned cost) and the change of regret, per
+  optimizer, paired by seed. Goal: >= 40% saved with the winner within noise.
+Also writes benchmarks/output/search_efficiency.png: best true reward of the best job so
+far against timesteps trained.
+
+Usage: python benchmarks/search_efficiency.py [--seeds 3] [--samples 24] [--quick] [--real]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks import learning_standin as standin  # noqa: E402
+
+OUTPUT = REPO / "benchmarks" / "output"
+OPTIMIZERS = {"random": ("nevergrad", {"opt_alg": "randomsearch"}),
+              "cem": ("cem_metaoptimizer", {"with_restarts": False, "num_jobs_in_elite": 3}),
+              "twopointsde": ("nevergrad", {"opt_alg": "twopointsde"})}
+METRIC = "mean_eval_reward"
+
+
+def sweep_config(name: str, optimizer: str, args, pruned: bool, results: Path) -> dict:
+    optimizer_str, settings = OPTIMIZERS[optimizer]
+    fixed = {"config.config_templates": "hp_optim/config_templates_ppo.json",
+             "config.rl_config.num_timesteps": args.timesteps,
+             "config.rl_common_config.evaluation_episodes": args.episodes,
+             "intermediate_evaluation_episodes": args.intermediate_episodes,
+             "learning_runs_per_job": args.runs, "training_iterations": args.iterations,
+             "max_attempts": 2, "local_cpu_pinning": True}
+    if args.real:
+        fixed.update({"config.rl_config.n_steps": 256, "config.rl_config.batch_size": 64,
+                      "config.rl_config.n_epochs": 2})
+    if pruned:
+        fixed.update({"pruning.keep_fraction": args.keep_fraction,
+                      "pruning.min_jobs": args.min_jobs})
+    bounds = standin.BOUNDS
+    return {
+        "optimization_procedure_name": name, "results_dir": str(results),
+        "run_in_working_dir": True, "no_user_interaction": True, "generate_report": "never",
+        "script_relative_path": "run_learning.py", "remove_jobs_dir": True,
+        "remove_working_dirs": True, "num_best_jobs_whose_data_is_kept": 1,
+        "environment_setup": {"virtual_env_path": sys.prefix},
+        "cluster_requirements": {"request_cpus": 1},
+        "fixed_params": fixed, "optimizer_str": optimizer_str,
+        "optimizer_settings": settings,
+        "optimization_setting": {"metric_to_optimize": METRIC, "minimize": False,
+                                 "number_of_samples": args.samples,
+                                 "n_jobs_per_iteration": args.per_iteration,
+                                 "n_completed_jobs_before_resubmit": 1, "run_local": True},
+        "optimized_params": [
+            {"param": "config.rl_config.learning_rate", "distribution": "TruncatedLogNormal",
+             "bounds": list(bounds["config.rl_config.learning_rate"])},
+            {"param": "config.hysr_config.robot_position:0", "distribution": "TruncatedNormal",
+             "bounds": list(bounds["config.hysr_config.robot_position:0"])},
+            {"param": "config.rl_config.gamma", "distribution": "TruncatedNormal",
+             "bounds": list(bounds["config.rl_config.gamma"])},
+        ],
+    }
+
+
+def one_sweep(config_file: Path, seed: int) -> int:
+    """In the sweep's own process: seed the optimizers' random numbers, run the launcher."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    from learning.sweep.launch import main
+
+    return main([str(config_file), "--fresh"])
+
+
+def run_sweep(config: dict, seed: int, work: Path, real: bool) -> dict:
+    config_file = work / f"{config['optimization_procedure_name']}.json"
+    config_file.write_text(json.dumps(config, indent=1))
+    env = dict(os.environ, PYTHONPATH=str(REPO), CLUSTER_UTILS_CACHE_DIR=str(work / "cache"))
+    if not real:
+        env["LTTFS_LEARNER_MODULE"] = "benchmarks.learning_standin"
+    log = work / f"{config['optimization_procedure_name']}.log"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.time()
+    with open(log, "w") as out:
+        code = subprocess.run([sys.executable, __file__, "--one-sweep", str(config_file),
+                               "--seed", str(seed)], cwd=REPO, env=env, stdout=out,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if code != 0:
+        raise SystemExit(f"sweep failed (exit code {code}); see {log}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    root = Path(config["results_dir"]) / config["optimization_procedure_name"]
+    return summarize(root, config, cpu, time.time() - started, real)
+
+
+def summarize(root: Path, config: dict, sweep_cpu: float, wall: float, real: bool) -> dict:
+    import pandas as pd
+
+    from learning.job.pruning import read_record
+
+    jobs = pd.read_csv(root / "all_data.csv", index_col=0)
+    records = {}
+    for path in (root / "intermediate_results").glob("job_*.json"):
+        record = read_record(path)
+        if record is not None and record.get("final"):
+            records[record["job_id"]] = record
+    order = sorted(records.values(), key=lambda r: r["final"]["time"])
+    total_steps = config["fixed_params"]["config.rl_config.num_timesteps"] * \
+        config["fixed_params"]["training_iterations"]
+    curve, spent, best = [], 0, None
+    for record in order:  # best job so far (by its reported metric) against cost
+        spent += record["final"]["timesteps_trained"]
+        rows = jobs[jobs["id"] == record["job_id"]]
+        if not rows.empty and (best is None or rows[METRIC].iloc[0] > best[METRIC]):
+            best = rows.iloc[0]
+        curve.append((spent, None if real or best is None else true_final(best, total_steps)))
+    winner = jobs.loc[jobs[METRIC].idxmax()]
+    out = {"cost_steps": sum(r["final"]["timesteps_trained"] for r in records.values()),
+           "learner_cpu": sum(r["final"]["learner_cpu_seconds"] for r in records.values()),
+           "sweep_cpu": sweep_cpu, "wall": wall, "jobs": len(jobs),
+           "stopped": int(jobs.get("stopped_early", pd.Series(dtype=float)).fillna(0).sum()),
+           "best_metric": float(winner[METRIC]), "curve": curve}
+    if not real:
+        out["regret"] = standin.best_true_reward(total_steps) - true_final(winner, total_steps)
+    return out
+
+
+def true_final(row, total_steps: int) -> float:
+    """The stand-in's noiseless final reward of a job's setting (a row of all_data.csv)."""
+    return standin.true_reward(float(row["config.rl_config.learning_rate"]),
+                               float(row["config.hysr_config.robot_position:0"]),
+                               float(row["config.rl_config.gamma"]), total_steps)
+
+
+def mean_se(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.4g}"
+    return f"{statistics.mean(values):.4g} +- {statistics.stdev(values) / len(values) ** 0.5:.2g}"
+
+
+def report(results: dict, args) -> None:
+    print(f"\n{'variant':<22} {'cost (timesteps)':>22} {'learner CPU s':>16} {'sweep CPU s':>14}"
+          f" {'stopped':>8} {'best metric':>18}" + ("" if args.real else f" {'regret':>18}"))
+    for (optimizer, pruned), runs in results.items():
+        line = (f"{optimizer + (' + pruning' if pruned else ''):<22}"
+                f" {mean_se([r['cost_steps'] for r in runs]):>22}"
+                f" {mean_se([r['learner_cpu'] for r in runs]):>16}"
+                f" {mean_se([r['sweep_cpu'] for r in runs]):>14}"
+                f" {statistics.mean(r['stopped'] for r in runs):>8.1f}"
+                f" {mean_se([r['best_metric'] for r in runs]):>18}")
+        if not args.real:
+            line += f" {mean_se([r['regret'] for r in runs]):>18}"
+        print(line)
+    noise = (standin.SEED_SD ** 2 + standin.EVAL_SD ** 2 / args.episodes) ** 0.5 / args.runs ** 0.5
+    print(f"\nnoise of one job's metric (sd of its mean over {args.runs} run(s)): "
+          f"{noise:.3f}" if not args.real else "")
+    print("pruning, paired by seed (ratio of costs; change of regret or best metric):")
+    for optimizer in args.optimizers:
+        off, on = results.get((optimizer, False)), results.get((optimizer, True))
+        if not off or not on:
+            continue
+        saved = [1 - b["cost_steps"] / a["cost_steps"] for a, b in zip(off, on, strict=True)]
+        key = "best_metric" if args.real else "regret"
+        delta = [b[key] - a[key] for a, b in zip(off, on, strict=True)]
+        verdict = ""
+        if not args.real:
+            within = abs(statistics.mean(delta)) <= noise
+            verdict = f" -> winner {'within' if within else 'NOT within'} noise ({noise:.3f})"
+        print(f"  {optimizer:<12} CPU saved {mean_se(saved)} (timesteps),"
+              f" {key} change {mean_se(delta)}{verdict}")
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, ((optimizer, pruned), runs) in enumerate(results.items()):
+        for j, r in enumerate(runs):
+            xs = [c[0] for c in r["curve"] if c[1] is not None]
+            ys = [c[1] for c in r["curve"] if c[1] is not None]
+            ax.step(xs, ys, where="post", color=f"C{i // 2}", ls="--" if pruned else "-",
+                    alpha=0.7, label=None if j else optimizer + (" + pruning" if pruned else ""))
+    ax.set_xlabel("timesteps trained by the sweep's jobs (cost)")
+    ax.set_ylabel("true final reward of the best job so far")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=24, help="jobs per sweep")
+    parser.add_argument("--per-iteration", type=int, default=6, help="n_jobs_per_iteration")
+    parser.add_argument("--runs", type=int, default=1, help="learning_runs_per_job")
+    parser.add_argument("--iterations", type=int, default=4, help="training_iterations")
+    parser.add_argument("--timesteps", type=int, default=25000, help="per training iteration")
+    parser.add_argument("--episodes", type=int, default=50, help="final evaluation episodes")
+    parser.add_argument("--intermediate-episodes", type=int, default=10)
+    parser.add_argument("--keep-fraction", type=float, default=0.5)
+    parser.add_argument("--min-jobs", type=int, default=5)
+    parser.add_argument("--optimizers", default="random,cem,twopointsde")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 seed, 12 samples, 3 iterations: shows that it works")
+    parser.add_argument("--real", action="store_true",
+                        help="the real learner on table tennis: random search, 1 seed, small")
+    parser.add_argument("--work", type=Path, default=OUTPUT / "search_efficiency")
+    parser.add_argument("--one-sweep", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.samples, args.per_iteration, args.iterations = 1, 12, 4, 3
+        args.min_jobs = min(args.min_jobs, 3)
+    if args.real:
+        args.seeds, args.optimizers = 1, "random"
+        args.samples, args.per_iteration, args.iterations = min(args.samples, 8), 4, 2
+        args.timesteps, args.episodes, args.intermediate_episodes = 4096, 10, 5
+        args.min_jobs = min(args.min_jobs, 3)
+    args.optimizers = args.optimizers.split(",")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.one_sweep:
+        return one_sweep(args.one_sweep, args.seed)
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    os.makedirs(os.path.expanduser("~/.cache"), exist_ok=True)
+    print(f"load average before: {os.getloadavg()}")
+    started = time.time()
+    results: dict = {}
+    for seed in range(args.seeds):
+        for optimizer in args.optimizers:
+            for pruned in (False, True):
+                name = f"{optimizer}{'_pruned' if pruned else ''}_seed{seed}"
+                config = sweep_config(name, optimizer, args, pruned, args.work / "results")
+                result = run_sweep(config, seed, args.work, args.real)
+                results.setdefault((optimizer, pruned), []).append(result)
+                print(f"{name}: {result['jobs']} jobs ({result['stopped']} stopped early),"
+                      f" {result['cost_steps']} timesteps, best {METRIC}"
+                      f" {result['best_metric']:.4f}"
+                      + (f", regret {result['regret']:.4f}" if not args.real else "")
+                      + f", {result['wall']:.0f} s", flush=True)
+    report(results, args)
+    if not args.real:
+        plot(results, OUTPUT / "search_efficiency.png")
+    print(f"\n{'real table tennis' if args.real else 'stand-in learner'}; {args.samples} samples"
+          f" x {args.runs} run(s) x {args.iterations} iterations x {args.timesteps} timesteps;"
+          f" total {time.time() - started:.0f} s; load average after: {os.getloadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
