@@ -49,6 +49,7 @@ bench: setup
 	$(PY) benchmarks/env_speed.py
 	$(PY) benchmarks/throughput.py
 	$(PY) benchmarks/sweep_efficiency.py
+	$(PY) benchmarks/search_efficiency.py
 	$(PY) benchmarks/learning_curve.py
 
 clean:

@@ -56,7 +56,7 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def check_job_dir(job_dir: Path) -> dict:
+def check_job_dir(job_dir: Path, runs: int = 2) -> dict:
     """Everything about a job is in its directory; returns its restart state."""
     for item in ("settings.json", "job_state.json", "job.log", "metrics.csv",
                  "param_choice.csv"):
@@ -72,7 +72,8 @@ def check_job_dir(job_dir: Path) -> dict:
                 assert (folder / item).is_file(), f"{attempt['dir']}/{item}"
     metrics = read_rows(job_dir / "metrics.csv")[0]
     assert set(METRIC_NAMES) <= set(metrics)
-    assert float(metrics["finished_runs"]) == 2
+    assert float(metrics["finished_runs"]) == runs
+    assert float(metrics["stopped_early"]) == 0
     return state
 
 
@@ -81,6 +82,10 @@ def test_hp_optimization_local(tmp_path):
                         ["optimization_setting"], number_of_samples=2, n_jobs_per_iteration=2)
     config = tiny_config(tmp_path, "ppo_local.json", optimization_setting=optimization,
                          num_best_jobs_whose_data_is_kept=2)
+    # one run of two chained iterations: two chunks, early results after the first
+    changed = json.loads(config.read_text())
+    changed["fixed_params"].update(learning_runs_per_job=1, training_iterations=2)
+    config.write_text(json.dumps(changed, indent=2))
     run_module("cluster_utils.hp_optimization", config, tmp_path)
     result_dir = tmp_path / "results" / "ppo_local"
     rows = read_rows(result_dir / "all_data.csv")
@@ -89,14 +94,14 @@ def test_hp_optimization_local(tmp_path):
         assert row["mean_eval_reward"] not in ("", "nan")
         assert row["failed_attempts"] == "0.0"
     log = (result_dir / "cluster_run.log").read_text()
-    for job_id in (0, 1):  # progress, early results (kill_bad_jobs_early), resume
+    for job_id in (0, 1):  # progress, early results (after iteration 1), resume
         assert f"Job {job_id} announced it is 50% done." in log
         assert f"Job {job_id} currently has mean_eval_reward=" in log
         assert f"Job {job_id} exited to be resumed." in log
     best = sorted((result_dir / "best_jobs").iterdir())
     assert len(best) == 2
     for job_dir in best:
-        state = check_job_dir(job_dir)
+        state = check_job_dir(job_dir, runs=1)
         assert [s["outcome"] for s in state["segments"]] == ["resume", "finished"]
         settings = json.loads((job_dir / "settings.json").read_text())
         hysr = json.loads((job_dir / "run_0.0-0/config/hysr_config.json").read_text())
@@ -111,7 +116,7 @@ def test_hp_optimization_local(tmp_path):
     )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     (rerun_dir,) = (result_dir / "reruns").iterdir()
-    check_job_dir(rerun_dir)
+    check_job_dir(rerun_dir, runs=1)
 
 
 def test_grid_search_local(tmp_path):
