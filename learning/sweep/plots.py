@@ -143,17 +143,18 @@ def intermediate_metric(points: pd.DataFrame, metric: str) -> bytes:
     """The metric of every job after each training iteration; a cross where the pruning
     rule stopped a job, a dot for a finished job's reported metric."""
     fig, ax = plt.subplots(figsize=(7, 4))
+    palette = [c for i, c in enumerate(COLORS) if i != 7]  # tab10's grey marks stopped jobs
     for i, (job_id, job) in enumerate(points.sort_values("iteration").groupby("job_id")):
         stopped = job["status"].iloc[0] == "stopped_early"
-        color = "0.55" if stopped else COLORS[i % len(COLORS)]
+        color = "0.55" if stopped else palette[i % len(palette)]
         ax.plot(job["iteration"], job["value"], color=color, lw=1, alpha=0.8,
-                label=None if stopped else f"job {job_id}")
+                ls=":" if stopped else "-", label=None if stopped else f"job {job_id}")
         last = job.iloc[-1]
         if stopped:
             ax.plot(last["iteration"], last["value"], "x", color="red", markersize=8)
         elif bool(last["final"]):
             ax.plot(last["iteration"], last["value"], "o", color=color, markersize=5)
-    ax.plot([], [], "x", color="red", label="stopped early (grey line)")
+    ax.plot([], [], "x", color="red", label="stopped early (grey dotted line)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("training iterations completed by all the job's runs")
     ax.set_ylabel(f"{metric} (running estimate)")
