@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from learning.contract import EXIT_CONFIG, EXIT_OK
-from learning.sweep import guard
+from learning.sweep import guard, preflight_pruning
 from learning.sweep.preflight import format_report, run_preflight
 from learning.sweep.preflight_env import cluster_system
 from learning.sweep.resume import (
@@ -240,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.check:
         return EXIT_OK
+    cannot_resume = preflight_pruning.resume_problem(sweep) if args.resume else None
+    if cannot_resume:
+        print(f"sweep error: {cannot_resume}", file=sys.stderr)
+        return EXIT_CONFIG
     return launch(sweep, args, result.distributions)
 
 

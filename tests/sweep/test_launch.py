@@ -163,3 +163,19 @@ def test_guard_stops_everything_when_the_main_process_is_killed(tmp_path):
     assert "SIGTERM to" in log and f"SIGKILL to [{pids[2]}]" in log  # the one ignoring TERM
     assert "done (3 process(es) stopped)" in log
     assert guard.TAG_VARIABLE not in os.environ
+
+
+def test_resuming_a_nevergrad_sweep_is_refused_before_anything_starts(tmp_path, monkeypatch,
+                                                                      capsys):
+    """cluster_utils 3.0 cannot rebuild a nevergrad optimizer from status.pickle."""
+    monkeypatch.chdir(REPO)
+    path, root = local_sweep(tmp_path)
+    config = json.loads(path.read_text())
+    config.update(optimizer_str="nevergrad", optimizer_settings={"opt_alg": "twopointsde"})
+    path.write_text(json.dumps(config))
+    root.mkdir(parents=True)
+    (root / "status.pickle").write_bytes(b"")
+    assert main([str(path), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot continue a nevergrad optimization" in err and "--fresh" in err
+    assert sorted(p.name for p in root.iterdir()) == ["status.pickle"]  # nothing started
