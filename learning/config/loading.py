@@ -33,6 +33,7 @@ from typing import Any
 
 from learning.config.checks import ConfigError, check_keys, read_json_object
 from learning.config.env_roles import validate_env_roles
+from learning.config.machine import check_on_this_machine
 from learning.config.rl import RL_EXTRA_KEYS, validate_rl, validate_rl_common
 from learning.contract import ROLES
 
@@ -126,10 +127,16 @@ def validate_roles(
 
 
 def load_configs(config_path: str | Path, check_load_path: bool = True) -> RunConfig:
-    """Load and validate ``config.json`` and the five role files it names."""
+    """Load and validate ``config.json`` and the five role files it names.
+
+    ``check_load_path`` (the learner): also check rl_config against this machine (paths,
+    the model at load_path, the buffer's memory: learning.config.machine)."""
     main_file = Path(config_path)
     read = read_role_files(main_file)
     files = {role: path for role, (path, _) in read.items()}
     roles = validate_roles({r: content for r, (_, content) in read.items()}, files,
                            check_load_path)
+    if check_load_path:
+        check_on_this_machine(roles["rl_config"], files["rl_config"],
+                              roles["rl_common_config"]["algorithm"])
     return RunConfig(main_file=main_file, files=files, roles=roles)

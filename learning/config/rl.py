@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from learning.config.checks import ConfigError, check_keys, check_range, is_number, json_kind
+from learning.config.sb3_limits import check_sb3_limits
 
 ALGORITHMS = ("ppo", "sac")
 # rl_config keys that are ours, not stable-baselines3's.
@@ -190,6 +191,7 @@ def validate_rl(
             low, high, low_open, high_open = RL_RANGES[key]
             check_range(value, file, key, low, high, low_open, high_open)
     _check_rl_specials(data, file, algorithm, check_load_path)
+    check_sb3_limits(data, file, algorithm)
     return data
 
 
