@@ -46,6 +46,7 @@ from learning.training.callbacks import (
     StopRequest,
 )
 from learning.training.evaluation import evaluate, model_policy
+from learning.training.output_errors import OutputError, remove_quietly, say, writing
 from learning.training.progress_log import make_logger
 from learning.training.run_record import RunRecord, copy_configs
 
@@ -69,17 +70,42 @@ def is_invalid_distribution(error: ValueError) -> bool:
 
 
 def save_model(model: BaseAlgorithm, save_path: Path, with_replay_buffer: bool) -> None:
-    """Save the model (and the replay buffer) atomically: temporary file, then os.replace."""
-    save_path.parent.mkdir(parents=True, exist_ok=True)
+    """Save the model (and SAC's replay buffer) atomically: each goes to a temporary file
+    that is synced, and only when all are written do they replace the old files. A failed
+    save (a full disk) removes the temporary files, leaves the old model and buffer as they
+    were, and raises OutputError naming the file."""
+    with writing(save_path.parent):
+        save_path.parent.mkdir(parents=True, exist_ok=True)
     pid = os.getpid()
+    staged = []  # (temporary file, target), in the order they are written
     if with_replay_buffer:
         buffer_path = replay_buffer_path(save_path)
-        tmp_buffer = buffer_path.with_name(f".{buffer_path.stem}.{pid}.tmp.pkl")
-        model.save_replay_buffer(tmp_buffer)
-        os.replace(tmp_buffer, buffer_path)
-    tmp = save_path.with_name(f".{save_path.stem}.{pid}.tmp.zip")
-    model.save(tmp)
-    os.replace(tmp, save_path)
+        staged.append((buffer_path.with_name(f".{buffer_path.stem}.{pid}.tmp.pkl"), buffer_path))
+    staged.append((save_path.with_name(f".{save_path.stem}.{pid}.tmp.zip"), save_path))
+    target = save_path
+    try:
+        for tmp, target in staged:
+            save = model.save if target == save_path else model.save_replay_buffer
+            save(tmp)
+            _fsync_file(tmp)
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    except BaseException as e:
+        # The failed save's frames still hold its open files, whose space a full disk frees
+        # only when they are closed: clear them (closing the files), then delete the files.
+        traceback.clear_frames(e.__traceback__)
+        remove_quietly(*(tmp for tmp, _ in staged))
+        if isinstance(e, OSError):
+            raise OutputError(target, e) from e
+        raise
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def build_model(config: RunConfig, env: Any, seed: int) -> tuple[BaseAlgorithm, dict[str, Any]]:
@@ -109,10 +135,8 @@ def build_model(config: RunConfig, env: Any, seed: int) -> tuple[BaseAlgorithm, 
             model.load_replay_buffer(buffer)
             extra["replay_buffer_loaded"] = str(buffer)
         else:
-            print(
-                f"warning: no replay buffer at {buffer}; continuing with an empty one",
-                file=sys.stderr,
-            )
+            say(f"warning: no replay buffer at {buffer}; continuing with an empty one",
+                sys.stderr)
             extra["replay_buffer_loaded"] = None
     return model, extra
 
@@ -136,7 +160,8 @@ def train(config: RunConfig, argv: list[str], stop: StopRequest | None = None) -
 def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
     rl, common = config.rl, config.rl_common
     log_path = Path(rl["log_path"])
-    log_path.mkdir(parents=True, exist_ok=True)
+    with writing(log_path):
+        log_path.mkdir(parents=True, exist_ok=True)
     if common["random_seed"] is None:
         seed, seed_source = secrets.randbelow(2**31), "random (random_seed is null)"
     else:
@@ -146,7 +171,8 @@ def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
     if not rl["load_path"]:
         # a fresh run: logs of an earlier run in the same log_path would mix with its own
         for name in (PROGRESS_FILE, EPISODES_FILE, EVALUATION_FILE, RUN_INFO_FILE):
-            (log_path / name).unlink(missing_ok=True)
+            with writing(log_path / name):
+                (log_path / name).unlink(missing_ok=True)
     copy_configs(config, log_path)
     record = RunRecord(config, log_path, seed, seed_source, argv)
     record.update(torch_threads=threads)
@@ -155,7 +181,11 @@ def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
         return _learn_and_evaluate(config, record, stop, seed)
     except BaseException as e:
         if record.info["status"] == RUN_RUNNING:
-            record.finish(RUN_FAILED, record.info["num_timesteps"], f"{type(e).__name__}: {e}")
+            message = str(e) if isinstance(e, OutputError) else f"{type(e).__name__}: {e}"
+            try:
+                record.finish(RUN_FAILED, record.info["num_timesteps"], message)
+            except OutputError:
+                pass  # the disk that failed holds run_info.json too: the exit code tells
         raise
 
 
@@ -184,7 +214,7 @@ def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest,
         if isinstance(e, ValueError):
             detail = f"non-finite policy output at timestep {model.num_timesteps} ({detail})"
         message = f"training diverged: {detail}"
-        print(message, file=sys.stderr)
+        say(message, sys.stderr)
         record.finish(RUN_DIVERGED, model.num_timesteps, message)
         return EXIT_DIVERGED
     finally:
@@ -209,9 +239,10 @@ def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest,
     if evaluation is None:
         return _interrupted(record, stop, model.num_timesteps, "during the evaluation")
     evaluation["num_timesteps"] = model.num_timesteps
-    atomic_write_json(log_path / EVALUATION_FILE, evaluation)
+    with writing(log_path / EVALUATION_FILE):
+        atomic_write_json(log_path / EVALUATION_FILE, evaluation)
     record.finish(RUN_FINISHED, model.num_timesteps, evaluation=evaluation)
-    print(
+    say(
         f"trained to {model.num_timesteps} timesteps; evaluation over {evaluation['episodes']}"
         f" episodes: mean reward {evaluation['mean_reward']:.3f}, hit rate"
         f" {evaluation['hit_rate']:.2f}, return rate {evaluation['return_rate']:.2f}"
@@ -221,6 +252,6 @@ def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest,
 
 def _interrupted(record: RunRecord, stop: StopRequest, num_timesteps: int, when: str) -> int:
     message = f"interrupted {when} ({stop.describe()}); model saved, continue from save_path"
-    print(message, file=sys.stderr)
+    say(message, sys.stderr)
     record.finish(RUN_INTERRUPTED, num_timesteps, message)
     return EXIT_INTERRUPTED
