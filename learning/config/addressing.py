@@ -212,11 +212,12 @@ def apply_overrides(templates: Templates, overrides: Mapping[str, Any]) -> dict[
 
 
 def overridden_parameter(error: ConfigError, role: str, overrides: Mapping[str, Any]) -> str | None:
-    """The override address behind a config error on ``role``, if one set that key."""
-    key = f"{role}.{error.key}"
-    for address in overrides:
-        if address == key or key.startswith(address + ".") or key.startswith(address + ":"):
-            return address
+    """The override address behind a config error on ``role``, if one set that key (or
+    one of the keys the error is ``also`` about)."""
+    for key in (f"{role}.{name}" for name in (error.key, *error.also)):
+        for address in overrides:
+            if address == key or key.startswith((address + ".", address + ":")):
+                return address
     return None
 
 

@@ -13,11 +13,15 @@ from typing import Any
 class ConfigError(ValueError):
     """A config file is missing, malformed, or has a missing/unknown/invalid key."""
 
-    def __init__(self, file: str | Path, key: str, problem: str, valid: str = ""):
+    def __init__(self, file: str | Path, key: str, problem: str, valid: str = "",
+                 also: tuple[str, ...] = ()):
         self.file = str(file)
         self.key = key
         self.problem = problem
         self.valid = valid
+        #: other keys of the same file whose values the problem is about (a parameter that
+        #: set one of them is named as its cause in a job's error)
+        self.also = also
         super().__init__(str(self))
 
     def __str__(self) -> str:

@@ -57,7 +57,7 @@ def _check_ppo_rollout(data: dict[str, Any], file: Path) -> None:
             file, "n_steps",
             f"n_steps * n_envs = {rollout}: PPO normalizes the advantages over each rollout "
             "and needs at least 2 steps (stable-baselines3 asserts this)",
-            "n_steps * n_envs >= 2 (or normalize_advantage false)",
+            "n_steps * n_envs >= 2 (or normalize_advantage false)", also=("n_envs",),
         )
     batch = sb3_value(data, "ppo", "batch_size")
     if rollout % batch:
@@ -69,7 +69,8 @@ def _check_ppo_rollout(data: dict[str, Any], file: Path) -> None:
             "(stable-baselines3 only warns)"
         )
         raise ConfigError(file, "batch_size", problem,
-                          f"a factor of {rollout}, e.g. {_factors_near(rollout, batch)}")
+                          f"a factor of {rollout}, e.g. {_factors_near(rollout, batch)}",
+                          also=("n_steps", "n_envs"))
 
 
 def _factors_near(number: int, near: int, how_many: int = 5) -> str:
