@@ -16,17 +16,17 @@ compared with the machine's free memory by :mod:`learning.config.machine`.
 from __future__ import annotations
 
 import inspect
+import math
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from learning.config.checks import ConfigError
 from learning.contract import ACTION_DTYPE, ACTION_SIZE, OBSERVATION_DTYPE, OBSERVATION_SIZE
 
-FLOAT32_BYTES = 4
-OBSERVATION_BYTES = OBSERVATION_SIZE * np.dtype(OBSERVATION_DTYPE).itemsize
-ACTION_BYTES = ACTION_SIZE * np.dtype(ACTION_DTYPE).itemsize  # SB3 stores float32 actions
+ITEM_BYTES = {"float32": 4, "float64": 8}  # no numpy here: the job imports this module
+FLOAT32_BYTES = ITEM_BYTES["float32"]
+OBSERVATION_BYTES = OBSERVATION_SIZE * ITEM_BYTES[OBSERVATION_DTYPE]
+ACTION_BYTES = ACTION_SIZE * ITEM_BYTES[ACTION_DTYPE]  # SB3 stores float32 actions
 
 
 def sb3_value(data: dict[str, Any], algorithm: str, key: str) -> Any:
@@ -77,7 +77,7 @@ def _factors_near(number: int, near: int, how_many: int = 5) -> str:
     """Up to ``how_many`` factors (>= 2) of ``number`` closest to ``near`` (by ratio)."""
     small = [f for f in range(2, min(int(number**0.5), 10**6) + 1) if number % f == 0]
     factors = set(small) | {number // f for f in small} | ({number} if number >= 2 else set())
-    closest = sorted(factors, key=lambda f: abs(np.log(f / near)))[:how_many]
+    closest = sorted(factors, key=lambda f: abs(math.log(f / near)))[:how_many]
     return ", ".join(str(f) for f in sorted(closest))
 
 
