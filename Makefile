@@ -24,12 +24,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml scripts/install_system_packages.sh
 RESULTS ?= results/ppo_local
 
 # The main job: a small hyperparameter optimization on this machine (cluster_utils'
-# local mode, non-interactive), on the embedded default templates. An earlier demo's
-# results are moved aside (cluster_utils would ask whether to delete them), then the
-# winners are inspected.
+# local mode, non-interactive), on the embedded default templates, through the launcher
+# (pre-flight checks; --fresh moves an earlier demo's results aside), then the winners
+# are inspected.
 demo: setup
-	if [ -e results/ppo_local ]; then mv results/ppo_local results/ppo_local.$$(date +%Y%m%d-%H%M%S); fi
-	$(PY) -m cluster_utils.hp_optimization hp_optim/ppo_local.json 'results_dir="$(CURDIR)/results"'
+	$(PY) -m learning.sweep hp_optim/ppo_local.json --fresh 'results_dir="$(CURDIR)/results"'
 	$(PY) -m learning.sweep.inspection results/ppo_local
 
 # Ranked table + report.html of an optimization: make inspect RESULTS=results/<name>
@@ -48,6 +47,7 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/env_speed.py
+	$(PY) benchmarks/throughput.py
 	$(PY) benchmarks/sweep_efficiency.py
 	$(PY) benchmarks/learning_curve.py
 

@@ -1,16 +1,21 @@
 """Learning curve of the default PPO config: evaluation reward and hit rate vs timesteps.
 
-Trains with config/config.json's rl_config (PPO; --config config/config_sac.json: SAC) in
-chunks and, after each chunk, evaluates the deterministic policy on the same fixed balls
-(evaluation_episodes from rl_common_config, one evaluation seed for every point); a
-uniformly random policy is evaluated on the same balls for comparison. Prints a table and writes
-benchmarks/output/learning_curve.png and learning_curve.json.
+Trains with config/config.json's rl_config (PPO; --config config/config_sac.json: SAC,
+config/config_ppo_zoo.json: rl-baselines3-zoo's MuJoCo PPO setting) in chunks and, after
+each chunk, evaluates the deterministic policy on the same fixed balls (evaluation_episodes
+from rl_common_config, one evaluation seed for every point; a normalized policy sees the
+observation statistics so far, frozen); a uniformly random policy is evaluated on the same
+balls for comparison. Prints a table and writes benchmarks/output/learning_curve.png and
+learning_curve.json.
 
     python benchmarks/learning_curve.py                 # the README's figures
     taskset -c 0 python benchmarks/learning_curve.py    # pinned to one core
 
-torch runs on --threads threads (default 1). The wall time is the training time (the
-evaluations are not counted); on a machine shared with other work it is noisy.
+torch runs on --threads threads (default 1, as the learner's torch_threads default). The
+wall time is the training time (the evaluations are not counted); on a machine shared
+with other work it is noisy. At the end it prints the timesteps and the training time
+after which the hit rate first reached 0.5 and 0.9 (at the evaluation points: more
+--points, finer figures).
 """
 
 from __future__ import annotations
@@ -54,12 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
     from stable_baselines3.common.logger import Logger
-    from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv
 
     from learning.config import load_configs
     from learning.training.evaluation import evaluate, model_policy, random_policy
-    from learning.training.train import build_model, make_env
+    from learning.training.normalization import normalize_training_env, observation_normalizer
+    from learning.training.train import build_model, make_env, make_training_env
 
     torch.set_num_threads(args.threads)
     config = load_configs(args.config, check_load_path=False)
@@ -74,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate(policy, eval_env, episodes, eval_seed, radius)
 
     random_result = run_evaluation(random_policy(eval_env.action_space, args.seed))
-    env = DummyVecEnv([lambda: Monitor(make_env(config))])
+    env, _ = normalize_training_env(make_training_env(config), config)
     model, _ = build_model(config, env, args.seed)
     chunk = max(1, budget // args.points)
     model.set_logger(Logger(folder=None, output_formats=[]))  # quiet
@@ -93,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.time()
         model.learn(chunk, reset_num_timesteps=model.num_timesteps == 0)
         train_time += time.time() - start
-        result = run_evaluation(model_policy(model))
+        # with rl_config.normalize: the training statistics so far, not updated by this
+        result = run_evaluation(model_policy(model, observation_normalizer(env)))
         point = {"timesteps": model.num_timesteps, "wall_time_s": round(train_time, 1), **result}
         points.append(point)
         print(
@@ -101,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             f" {point['return_rate']:>7.2f} {point['wall_time_s']:>8.0f}",
             flush=True,
         )
+    reached = hit_rate_milestones(points)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     summary = {
@@ -115,11 +121,26 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_at_end": os.getloadavg(),
         "random_policy": random_result,
         "points": points,
+        "hit_rate_reached": reached,
     }
     (output / "learning_curve.json").write_text(json.dumps(summary, indent=2) + "\n")
     plot(summary, output / "learning_curve.png")
     print(f"wrote {output / 'learning_curve.png'} and learning_curve.json")
     return 0
+
+
+def hit_rate_milestones(points: list[dict]) -> dict[str, dict | None]:
+    """The first evaluation point at or above a hit rate of 0.5 and of 0.9: its timesteps
+    and training wall time (None: not reached); printed."""
+    reached: dict[str, dict | None] = {}
+    for goal in (0.5, 0.9):
+        point = next((p for p in points if p["hit_rate"] >= goal), None)
+        reached[str(goal)] = point and {"timesteps": point["timesteps"],
+                                        "wall_time_s": point["wall_time_s"]}
+        when = (f"after {point['timesteps']} timesteps, {point['wall_time_s']:.0f} s of"
+                " training" if point else "not reached")
+        print(f"hit rate >= {goal}: {when}")
+    return reached
 
 
 def plot(summary: dict, path: Path) -> None:

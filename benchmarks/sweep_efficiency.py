@@ -1,25 +1,29 @@
-"""How much of a local sweep's CPU time goes into training, and what a job adds.
+"""How many useful env steps a local sweep trains per core-second, and what a job adds.
 
 Runs ``python -m cluster_utils.hp_optimization`` on hp_optim/ppo_local.json (local
-mode), changed to --jobs jobs of --runs learner runs with --timesteps each, results in
-benchmarks/output/.  Then reads every job's restart state (job_state.json), where the
-job records when its process started, when each learner started and ended, the
-learner's CPU seconds (os.wait4) and when the job ended.  Prints:
+mode), changed to --jobs jobs of --runs learner runs with --timesteps each and
+--cpus-per-job CPUs per job (request_cpus; each job runs that many learners at once),
+results in benchmarks/output/.  Before it, one learner alone (``python -m learning``, the
+same merged config, pinned to one CPU) gives the reference rate: useful env steps per
+second of a core that does nothing but train, from process start to exit (imports,
+set-up and evaluation included).  Then reads every job's restart state (job_state.json).
+Prints:
 
-- efficiency = sum of learner CPU seconds / (wall seconds x cores), for the whole
-  command (cluster_utils start-up and clean-up included) and for the span from the
-  first job's start to the last job's end;
-- learner occupancy = sum of learner wall seconds / (wall seconds x cores) and the
-  learners' CPU share while running: when other processes load the machine, the
-  efficiency drops with that share while the occupancy shows what the jobs leave idle;
-- per-job overhead = (learner start - job process start) + (job end - learner end),
-  per cluster job (one learner each), mean and max; and the gap between a job's exit
-  for resume and its next start (in local mode this includes waiting for a free
-  worker behind the other queued jobs, so it is not idle CPU time).
+- efficiency = useful steps / (wall seconds x cores) / reference rate, for the whole
+  command (cluster_utils start-up and clean-up included) and for the span from the first
+  job's start to the last job's end.  Useful steps are the timesteps of the runs' final
+  models: a failed attempt's steps, or CPU time that threads spend waiting on each other,
+  do not count (learner CPU seconds would count both);
+- learner occupancy = sum of learner wall seconds / (wall seconds x cores): how much of
+  the machine had a learner on it;
+- per-job overhead = (job process start to its first learner start) + (its last learner
+  end to the job's end), per cluster job, mean and max; and the gap between a job's exit
+  for resume and its next start (in local mode this includes waiting for a free worker
+  behind the other queued jobs, so it is not idle CPU time).
 
 Usage: python benchmarks/sweep_efficiency.py [--jobs 4] [--runs 2] [--timesteps 80000]
-(defaults: 8 cluster jobs of 40-60 s each on an idle 2-core machine)
-Figures are only meaningful on an otherwise idle machine (the load average is printed).
+[--cpus-per-job 1]. Figures are only meaningful on an otherwise idle machine (the load
+average is printed).
 """
 
 from __future__ import annotations
@@ -38,12 +42,13 @@ REPO = Path(__file__).resolve().parents[1]
 OUTPUT = REPO / "benchmarks" / "output"
 
 
-def sweep_config(args: argparse.Namespace, results_dir: Path) -> Path:
+def sweep_config(args: argparse.Namespace, results_dir: Path) -> dict:
     config = json.loads((REPO / "hp_optim" / "ppo_local.json").read_text())
     config["optimization_procedure_name"] = "sweep_efficiency"
     config["results_dir"] = str(results_dir)
     config["remove_working_dirs"] = False  # keep every job's state for the analysis
     config["num_best_jobs_whose_data_is_kept"] = 0
+    config["cluster_requirements"]["request_cpus"] = args.cpus_per_job
     config["fixed_params"].update({
         "config.rl_config.num_timesteps": args.timesteps,
         "learning_runs_per_job": args.runs,
@@ -51,47 +56,92 @@ def sweep_config(args: argparse.Namespace, results_dir: Path) -> Path:
     config["optimization_setting"].update(
         number_of_samples=args.jobs, n_jobs_per_iteration=args.jobs
     )
-    path = OUTPUT / "sweep_efficiency_config.json"
-    path.write_text(json.dumps(config, indent=2))
-    return path
+    return config
 
 
-def analyse(working_dirs: list[Path], wall: float, cores: int) -> dict:
-    cpu = 0.0
-    overheads, gaps, learner_walls = [], [], []
-    first_start, last_end = float("inf"), 0.0
+def reference_rate(config: dict, cpu: int) -> float:
+    """Useful steps per second of one learner alone on ``cpu``, on the sweep's fixed
+    parameters (optimized ones at their template values), process start to exit."""
+    from learning.contract import ROLES
+    from learning.job.settings import merged_configs
+
+    fixed = {key: value for key, value in config["fixed_params"].items()
+             if key.startswith("config.")}
+    roles = merged_configs(fixed, cwd=REPO).roles
+    roles["rl_config"].update(log_path="logs", save_path="model.zip", load_path="")
+    roles["rl_common_config"]["random_seed"] = 0
+    folder = OUTPUT / "sweep_reference"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for role in ROLES:
+        (folder / f"{role}.json").write_text(json.dumps(roles[role]))
+    (folder / "config.json").write_text(json.dumps({role: f"{role}.json" for role in ROLES}))
+    started = time.time()
+    subprocess.run([sys.executable, "-m", "learning", "config.json"], cwd=folder, check=True,
+                   env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True,
+                   preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    wall = time.time() - started
+    info = json.loads((folder / "logs" / "run_info.json").read_text())
+    return info["num_timesteps"] / wall
+
+
+def read_jobs(working_dirs: list[Path]) -> dict:
+    """Useful steps, learner wall seconds, overheads and resume gaps of the jobs."""
+    found: dict = {"steps": 0, "learner_walls": [], "overheads": [], "gaps": [],
+                   "first_start": float("inf"), "last_end": 0.0}
     for working_dir in working_dirs:
         state = json.loads((working_dir / "job_state.json").read_text())
+        found["steps"] += sum(run["score"]["timesteps"] or 0 for run in state["runs"]
+                              if run["score"])
         attempts = [a for run in state["runs"] for a in run["attempts"] if a["started"]]
-        cpu += sum(a["cpu_seconds"] for a in attempts)
-        learner_walls += [a["ended"] - a["started"] for a in attempts]
+        found["learner_walls"] += [a["ended"] - a["started"] for a in attempts]
         segments = state["segments"]
         for segment in segments:
             if segment["learners"]:
-                overheads.append(segment["ended"] - segment["started"] - segment["learner_seconds"])
+                found["overheads"].append(
+                    segment["ended"] - segment["started"] - segment["learner_seconds"])
         for before, after in zip(segments, segments[1:], strict=False):
-            gaps.append(after["started"] - before["ended"])
-        first_start = min(first_start, segments[0]["started"])
-        last_end = max(last_end, segments[-1]["ended"])
-    span = last_end - first_start
+            found["gaps"].append(after["started"] - before["ended"])
+        found["first_start"] = min(found["first_start"], segments[0]["started"])
+        found["last_end"] = max(found["last_end"], segments[-1]["ended"])
+    return found
+
+
+def analyse(working_dirs: list[Path], wall: float, cores: int, reference: float) -> dict:
+    found = read_jobs(working_dirs)
+    span = found["last_end"] - found["first_start"]
+    steps, overheads, gaps = found["steps"], found["overheads"], found["gaps"]
     return {
         "jobs": len(working_dirs),
         "cluster_jobs": len(overheads),
         "cores": cores,
-        "learner_cpu_seconds": round(cpu, 2),
-        "learner_wall_seconds_mean": round(statistics.mean(learner_walls), 2),
+        "useful_steps": steps,
+        "reference_steps_per_s": round(reference, 1),
+        "steps_per_core_s": round(steps / (wall * cores), 1),
         "command_wall_seconds": round(wall, 2),
         "jobs_span_seconds": round(span, 2),
-        "efficiency_command": round(cpu / (wall * cores), 3),
-        "efficiency_jobs_span": round(cpu / (span * cores), 3),
-        # independent of other load on the machine: how much of wall x cores had a
-        # learner running, and how much CPU the learners got while they ran
-        "learner_occupancy": round(sum(learner_walls) / (wall * cores), 3),
-        "learner_cpu_share_while_running": round(cpu / sum(learner_walls), 3),
+        "efficiency_command": round(steps / (wall * cores) / reference, 3),
+        "efficiency_jobs_span": round(steps / (span * cores) / reference, 3),
+        "learner_occupancy": round(sum(found["learner_walls"]) / (wall * cores), 3),
         "overhead_per_job_seconds_mean": round(statistics.mean(overheads), 3),
         "overhead_per_job_seconds_max": round(max(overheads), 3),
         "resume_gap_seconds_mean": round(statistics.mean(gaps), 3) if gaps else None,
     }
+
+
+def run_sweep(config: dict) -> float:
+    """Run the sweep; its wall seconds."""
+    path = OUTPUT / "sweep_efficiency_config.json"
+    path.write_text(json.dumps(config, indent=2))
+    start = time.time()
+    result = subprocess.run(
+        [sys.executable, "-m", "cluster_utils.hp_optimization", str(path)],
+        cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        print(result.stdout[-2000:], result.stderr[-2000:], file=sys.stderr)
+        raise SystemExit(1)
+    return time.time() - start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--runs", type=int, default=2, help="learner runs per job")
     parser.add_argument("--timesteps", type=int, default=80000, help="per learner run")
+    parser.add_argument("--cpus-per-job", type=int, default=1, help="request_cpus")
     args = parser.parse_args(argv)
 
     OUTPUT.mkdir(parents=True, exist_ok=True)
@@ -106,40 +157,38 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(results_dir, ignore_errors=True)
     config = sweep_config(args, results_dir)
     os.makedirs(os.path.expanduser("~/.cache"), exist_ok=True)
-    cores = len(os.sched_getaffinity(0))
+    cpus = sorted(os.sched_getaffinity(0))
     load_before = os.getloadavg()
-    start = time.time()
-    result = subprocess.run(
-        [sys.executable, "-m", "cluster_utils.hp_optimization", str(config)],
-        cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-    )
-    wall = time.time() - start
-    if result.returncode != 0:
-        print(result.stdout[-2000:], result.stderr[-2000:], file=sys.stderr)
-        return 1
+    reference = reference_rate(config, cpus[0])
+    wall = run_sweep(config)
     working_dirs = sorted((results_dir / "sweep_efficiency" / "working_directories").iterdir())
-    figures = analyse(working_dirs, wall, cores)
+    figures = analyse(working_dirs, wall, len(cpus), reference)
     figures["load_average_before"] = [round(x, 2) for x in load_before]
     figures["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     figures["settings"] = vars(args)
     (OUTPUT / "sweep_efficiency.json").write_text(json.dumps(figures, indent=2) + "\n")
+    report(figures, args)
+    return 0
+
+
+def report(figures: dict, args: argparse.Namespace) -> None:
     print(f"{figures['jobs']} jobs x {args.runs} runs x {args.timesteps} timesteps,"
-          f" {figures['cluster_jobs']} cluster jobs (one learner each), {cores} cores")
-    print(f"learner CPU seconds: {figures['learner_cpu_seconds']}"
-          f" (learner wall per run {figures['learner_wall_seconds_mean']} s)")
-    print(f"efficiency (learner CPU / (wall x cores)): {figures['efficiency_command']} over"
-          f" the whole command ({figures['command_wall_seconds']} s),"
-          f" {figures['efficiency_jobs_span']} over the jobs' span"
-          f" ({figures['jobs_span_seconds']} s)")
-    print(f"learner occupancy (learner wall / (wall x cores)): {figures['learner_occupancy']};"
-          f" learners got {figures['learner_cpu_share_while_running']} of a core while"
-          " running (below 1: other processes competed for the CPU)")
-    print(f"overhead per job: mean {figures['overhead_per_job_seconds_mean']} s, max"
-          f" {figures['overhead_per_job_seconds_max']} s (job start to learner start +"
-          f" learner end to job end); resume gap mean {figures['resume_gap_seconds_mean']} s")
+          f" {args.cpus_per_job} CPU(s) per job, {figures['cluster_jobs']} cluster jobs,"
+          f" {figures['cores']} cores")
+    print(f"useful steps {figures['useful_steps']}: {figures['steps_per_core_s']} per core-second"
+          f" over the whole command; one learner alone on one core:"
+          f" {figures['reference_steps_per_s']} per second")
+    print(f"efficiency (useful steps / (wall x cores) / reference):"
+          f" {figures['efficiency_command']} over the whole command"
+          f" ({figures['command_wall_seconds']} s), {figures['efficiency_jobs_span']} over the"
+          f" jobs' span ({figures['jobs_span_seconds']} s)")
+    print(f"learner occupancy (learner wall / (wall x cores)): {figures['learner_occupancy']}")
+    print(f"overhead per cluster job: mean {figures['overhead_per_job_seconds_mean']} s, max"
+          f" {figures['overhead_per_job_seconds_max']} s (job start to first learner start +"
+          f" last learner end to job end); resume gap mean"
+          f" {figures['resume_gap_seconds_mean']} s")
     print(f"load average before {figures['load_average_before']},"
           f" after {figures['load_average_after']}")
-    return 0
 
 
 if __name__ == "__main__":

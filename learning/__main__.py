@@ -1,6 +1,9 @@
-"""``python -m learning CONFIG.json`` (console script ``lttfs-train``): one training run.
+"""``python -m learning CONFIG.json [ROLE.KEY=VALUE ...]`` (console script ``lttfs-train``):
+one training run.
 
-Loads and validates config.json and the five role configs, trains, saves the model to
+Loads config.json and the five role configs, merges the overrides (a job's parameter
+addresses without ``config.``; VALUE is JSON, or a string when it is not valid JSON:
+learning/config/overrides.py), validates them, trains, saves the model to
 rl_config.save_path and writes progress.csv, evaluation.json, run_info.json and configs/
 to rl_config.log_path (a fresh run, load_path "", replaces those of an earlier run there;
 a continued run appends to progress.csv). Exit codes: 0 trained and evaluated, 2 config
@@ -30,6 +33,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "saved, run again with load_path to continue).",
     )
     parser.add_argument("config", help="config.json mapping the five roles to their files")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="ROLE.KEY=VALUE",
+        help="set a key of a role config, addressed as in a job's parameters (without"
+        " 'config.'): rl_config.learning_rate=1e-4, hysr_config.robot_position:0=0.2,"
+        " rl_config.policy_kwargs.net_arch.pi=[256,256]; VALUE is JSON, or a string when"
+        " it is not valid JSON",
+    )
     return parser.parse_args(argv)
 
 
@@ -50,14 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     stop = StopRequest()
     stop.install()
     try:
-        from learning.config import ConfigError, load_configs
+        from learning.config import ConfigError, ParameterError, load_configs, parse_overrides
         from learning.training.train import train
 
         try:
-            config = load_configs(args.config)
+            config = load_configs(args.config, overrides=parse_overrides(args.overrides))
             return train(config, argv, stop)
-        except ConfigError as e:
-            print(f"config error: {e}", file=sys.stderr)
+        except (ConfigError, ParameterError) as e:
+            # addressing names a parameter as a job does ("config.<address>")
+            message = str(e).replace("parameter 'config.", "override '")
+            print(f"config error: {message}", file=sys.stderr)
             return EXIT_CONFIG
         except (OutputError, OSError) as e:  # our writes, and libraries' (stdout, ...)
             error = as_output_error(e)

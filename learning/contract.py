@@ -59,6 +59,9 @@ EVALUATION_FILE = "evaluation.json"
 RUN_INFO_FILE = "run_info.json"
 EPISODES_FILE = "episodes.csv"
 CONFIGS_DIR = "configs"  # the role configs as the learner used them
+#: TensorBoard event files (progress.csv's scalars and the evaluation); a continued run
+#: with the same log_path adds files here, which TensorBoard shows as one run
+TENSORBOARD_DIR = "tensorboard"
 #: progress.csv columns (stable-baselines3's logger keys)
 TIMESTEPS_COLUMN = "time/total_timesteps"
 EPREWMEAN_COLUMN = "rollout/ep_rew_mean"
@@ -72,6 +75,14 @@ def replay_buffer_path(model_path: str | Path) -> Path:
     """Where a SAC model's replay buffer is stored: beside the model, <stem>_replay_buffer.pkl."""
     model_path = Path(model_path)
     return model_path.with_name(model_path.stem + "_replay_buffer.pkl")
+
+
+def normalization_path(model_path: str | Path) -> Path:
+    """Where the VecNormalize statistics of a model trained with rl_config.normalize are
+    stored: beside the model, <stem>_vecnormalize.pkl (a model without one was trained on
+    raw observations and rewards)."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + "_vecnormalize.pkl")
 
 
 # --------------------------------------------------------------------------- a job's files

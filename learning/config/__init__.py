@@ -9,18 +9,32 @@ from learning.config.addressing import (
     ParameterError,
     apply_overrides,
     collect_overrides,
-    merge_and_validate,
     parse_address,
 )
 from learning.config.checks import ConfigError, json_kind, read_json_object
 from learning.config.env_roles import validate_env_roles
-from learning.config.loading import RunConfig, load_configs, read_role_files, validate_roles
-from learning.config.rl import ALGORITHMS, algorithm_class, rl_schema
+from learning.config.loading import (
+    RunConfig,
+    load_configs,
+    merge_and_validate,
+    read_role_files,
+    validate_roles,
+)
+from learning.config.overrides import parse_overrides
+from learning.config.rl import (
+    ALGORITHMS,
+    RL_COMMON_DEFAULTS,
+    RL_VEC_ENV_DEFAULTS,
+    algorithm_class,
+    rl_schema,
+)
 
 __all__ = [
     "ALGORITHMS",
     "ConfigError",
     "ParameterError",
+    "RL_COMMON_DEFAULTS",
+    "RL_VEC_ENV_DEFAULTS",
     "RunConfig",
     "algorithm_class",
     "apply_overrides",
@@ -29,6 +43,7 @@ __all__ = [
     "load_configs",
     "merge_and_validate",
     "parse_address",
+    "parse_overrides",
     "read_json_object",
     "read_role_files",
     "rl_schema",

@@ -3,7 +3,8 @@
 A job's settings (what cluster_utils passes as ``--parameter-dict``, or a
 ``settings.json``) carry the learner configuration under the key ``config``; the same
 addresses, without the ``config.`` prefix, are the overrides of
-``python -m learning CONFIG.json role.key=value``.
+``python -m learning CONFIG.json role.key=value`` (learning/config/overrides.py), which
+may also set rl_config's paths (a job sets those itself).
 
 ``<role>.<key>[.<key>...]``
     Overrides one existing key of a role's template; dots go into nested dicts.  A
@@ -15,9 +16,10 @@ cluster_utils splits parameter names at dots into nested dicts
 hand in a settings file are accepted too (:func:`collect_overrides`).  Every address must
 name a key that exists in the template, with a value of the same JSON type (an integer
 is accepted where the template has a number; a template value ``null`` accepts any
-value; rl_config keys take what stable-baselines3's signature takes).  Anything else
-raises :class:`ParameterError` naming the parameter, the template file and what is
-valid; keys are never added.  :func:`merge_and_validate` then runs the config checks on
+value; rl_config keys take what stable-baselines3's signature and rl_config's checks
+take, and ``rl_config.policy_kwargs.net_arch`` layer lists may change their length).
+Anything else raises :class:`ParameterError` naming the parameter, the template file and
+what is valid; keys are never added.  :func:`merge_and_validate` then runs the config checks on
 the merged roles and names the parameter when an overridden value is out of range.
 """
 
@@ -26,16 +28,19 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from learning.config.checks import ConfigError, json_kind
+from learning.config.checks import json_kind
 from learning.contract import JOB_MANAGED_RL_KEYS, ROLES
 
 TEMPLATES_KEY = "config_templates"
 #: the prefix of learner parameters among a job's settings
 PREFIX = "config."
+
+#: rl_config.policy_kwargs.net_arch and below: layer size lists of any length
+LAYER_SIZES = ["policy_kwargs", "net_arch"]
 
 _SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_\-]*)((?::[0-9]+)*)$")
 
@@ -136,7 +141,9 @@ def _sb3_accepts(algorithm: Any, key: str, value: Any) -> bool:
     return json_kind(value) in kinds
 
 
-def _check_role_and_key(name: str, parts: list, templates: Templates, merged: dict) -> None:
+def _check_role_and_key(
+    name: str, parts: list, templates: Templates, merged: dict, reserved_rl_keys: Collection[str]
+) -> None:
     role = parts[0]
     if role not in templates:
         raise ParameterError(
@@ -148,7 +155,7 @@ def _check_role_and_key(name: str, parts: list, templates: Templates, merged: di
             f"parameter '{name}': name a key of {role} ({templates[role][0]}), e.g."
             f" {PREFIX}{role}.<key>; valid keys: {_valid_keys(merged[role])}"
         )
-    if role == "rl_config" and parts[1] in JOB_MANAGED_RL_KEYS:
+    if role == "rl_config" and parts[1] in reserved_rl_keys:
         raise ParameterError(
             f"parameter '{name}': {role}.{parts[1]} is set by the job for every run"
             " (run directories); it cannot be a parameter"
@@ -180,12 +187,14 @@ def _step(name: str, node: Any, part: str | int, where: str, file: Path) -> None
         )
 
 
-def _set_one(merged: dict, templates: Templates, address: str, value: Any) -> None:
+def _set_one(
+    merged: dict, templates: Templates, address: str, value: Any, reserved_rl_keys: Collection[str]
+) -> None:
     name = PREFIX + address
     if type(value).__module__ == "numpy" and hasattr(value, "item"):
         value = value.item()  # a numpy scalar from a cluster_utils distribution
     parts = parse_address(address)
-    _check_role_and_key(name, parts, templates, merged)
+    _check_role_and_key(name, parts, templates, merged, reserved_rl_keys)
     role, file = parts[0], templates[parts[0]][0]
     node, where = merged[role], role
     for part in parts[1:]:
@@ -196,6 +205,8 @@ def _set_one(merged: dict, templates: Templates, address: str, value: Any) -> No
     if reason and len(parts) == 2 and role == "rl_config":
         if _sb3_accepts(merged["rl_common_config"].get("algorithm"), str(parts[1]), value):
             reason = None
+    if reason and role == "rl_config" and parts[1:3] == LAYER_SIZES:
+        reason = None  # any number of layers; the rl_config checks check the sizes
     if reason:
         raise ParameterError(
             f"parameter '{name}': wrong type for {where} in {file}: expected {reason}"
@@ -203,43 +214,17 @@ def _set_one(merged: dict, templates: Templates, address: str, value: Any) -> No
     parent[parts[-1]] = json.loads(json.dumps(value))  # tuples -> lists, a fresh copy
 
 
-def apply_overrides(templates: Templates, overrides: Mapping[str, Any]) -> dict[str, dict]:
-    """Return ``{role: merged dict}``; the templates are not modified."""
+def apply_overrides(
+    templates: Templates,
+    overrides: Mapping[str, Any],
+    reserved_rl_keys: Collection[str] = JOB_MANAGED_RL_KEYS,
+) -> dict[str, dict]:
+    """Return ``{role: merged dict}``; the templates are not modified.
+
+    ``reserved_rl_keys``: rl_config keys that cannot be overridden (a job sets its
+    learners' paths itself; ``python -m learning`` passes none).
+    """
     merged = {role: copy.deepcopy(content) for role, (_, content) in templates.items()}
     for address, value in overrides.items():
-        _set_one(merged, templates, address, value)
+        _set_one(merged, templates, address, value, reserved_rl_keys)
     return merged
-
-
-def overridden_parameter(error: ConfigError, role: str, overrides: Mapping[str, Any]) -> str | None:
-    """The override address behind a config error on ``role``, if one set that key (or
-    one of the keys the error is ``also`` about)."""
-    for key in (f"{role}.{name}" for name in (error.key, *error.also)):
-        for address in overrides:
-            if address == key or key.startswith((address + ".", address + ":")):
-                return address
-    return None
-
-
-def merge_and_validate(
-    templates: Templates, overrides: Mapping[str, Any], check_load_path: bool = True
-) -> dict[str, dict[str, Any]]:
-    """Merge and run every config check; a failing check on an overridden key raises
-    ParameterError naming the parameter (and the template file), any other ConfigError
-    names the template file."""
-    from learning.config.loading import validate_roles
-
-    merged = apply_overrides(templates, overrides)
-    files = {role: path for role, (path, _) in templates.items()}
-    try:
-        return validate_roles(merged, files, check_load_path)
-    except ConfigError as e:
-        role = next((r for r, path in files.items() if str(path) == e.file), None)
-        address = overridden_parameter(e, role, overrides) if role else None
-        if address is None:
-            raise
-        raise ParameterError(
-            f"parameter '{PREFIX}{address}': {e.key}: {e.problem}"
-            + (f"; valid: {e.valid}" if e.valid else "")
-            + f" (template {e.file})"
-        ) from e

@@ -11,9 +11,10 @@ hysr_config        scene and episode of the simulation
 pam_config         the pneumatic-muscle model
 rl_config          stable-baselines3 constructor arguments of PPO / SAC (their own
                    names) plus num_layers, num_hidden, num_timesteps, log_path,
-                   save_path, load_path
+                   save_path, load_path, policy_kwargs and normalize; optional
+                   n_envs, vec_env
 rl_common_config   algorithm, random_seed, log_episodes, evaluation_episodes,
-                   evaluation_target_radius
+                   evaluation_target_radius; optional torch_threads
 =================  ===============================================================
 
 The keys and JSON types of reward_config, hysr_config and pam_config are those of the
@@ -27,15 +28,24 @@ for item 2 of a list) and what is valid.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from learning.config.addressing import PREFIX, ParameterError, Templates, apply_overrides
 from learning.config.checks import ConfigError, check_keys, read_json_object
 from learning.config.env_roles import validate_env_roles
 from learning.config.machine import check_on_this_machine
-from learning.config.rl import RL_EXTRA_KEYS, validate_rl, validate_rl_common
-from learning.contract import ROLES
+from learning.config.policy import sb3_policy_kwargs
+from learning.config.rl import (
+    RL_EXTRA_KEYS,
+    RL_VEC_ENV_DEFAULTS,
+    RL_WRAPPER_KEYS,
+    validate_rl,
+    validate_rl_common,
+)
+from learning.contract import JOB_MANAGED_RL_KEYS, ROLES
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,8 @@ class RunConfig:
     main_file: Path
     files: dict[str, Path]
     roles: dict[str, dict[str, Any]]
+    #: the command line's ``role.key=value`` overrides, already merged into ``roles``
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def reward(self) -> dict[str, Any]:
@@ -72,14 +84,17 @@ class RunConfig:
 
     def sb3_kwargs(self) -> dict[str, Any]:
         """rl_config's stable-baselines3 arguments, under SB3's names (lists -> tuples)."""
-        kwargs = {k: v for k, v in self.rl.items() if k not in RL_EXTRA_KEYS}
+        ours = (*RL_EXTRA_KEYS, *RL_WRAPPER_KEYS, *RL_VEC_ENV_DEFAULTS)
+        kwargs = {k: v for k, v in self.rl.items() if k not in ours}
         if isinstance(kwargs.get("train_freq"), list):
             kwargs["train_freq"] = tuple(kwargs["train_freq"])
         return kwargs
 
     def policy_kwargs(self) -> dict[str, Any]:
-        """net_arch of num_layers hidden layers of num_hidden units each."""
-        return {"net_arch": [self.rl["num_hidden"]] * self.rl["num_layers"]}
+        """stable-baselines3's policy_kwargs: net_arch per network (policy_kwargs.net_arch,
+        num_layers x num_hidden where it is null), the activation class, log_std_init and
+        (PPO) ortho_init."""
+        return sb3_policy_kwargs(self.rl)
 
 
 def _role_file(main_file: Path, main: dict[str, Any], role: str) -> Path:
@@ -126,17 +141,64 @@ def validate_roles(
     return {role: roles[role] for role in ROLES}
 
 
-def load_configs(config_path: str | Path, check_load_path: bool = True) -> RunConfig:
+def overridden_parameter(error: ConfigError, role: str, overrides: Mapping[str, Any]) -> str | None:
+    """The override address behind a config error on ``role``, if one set that key (or
+    one of the keys the error is ``also`` about)."""
+    for key in (f"{role}.{name}" for name in (error.key, *error.also)):
+        for address in overrides:
+            if address == key or key.startswith((address + ".", address + ":")):
+                return address
+    return None
+
+
+def merge_and_validate(
+    templates: Templates,
+    overrides: Mapping[str, Any],
+    check_load_path: bool = True,
+    reserved_rl_keys: Collection[str] = JOB_MANAGED_RL_KEYS,
+) -> dict[str, dict[str, Any]]:
+    """Merge and run every config check; a failing check on an overridden key raises
+    ParameterError naming the parameter (and the template file), any other ConfigError
+    names the template file."""
+    merged = apply_overrides(templates, overrides, reserved_rl_keys)
+    files = {role: path for role, (path, _) in templates.items()}
+    try:
+        return validate_roles(merged, files, check_load_path)
+    except ConfigError as e:
+        role = next((r for r, path in files.items() if str(path) == e.file), None)
+        address = overridden_parameter(e, role, overrides) if role else None
+        if address is None:
+            raise
+        raise ParameterError(
+            f"parameter '{PREFIX}{address}': {e.key}: {e.problem}"
+            + (f"; valid: {e.valid}" if e.valid else "")
+            + f" (template {e.file})"
+        ) from e
+
+
+def load_configs(
+    config_path: str | Path,
+    check_load_path: bool = True,
+    overrides: Mapping[str, Any] | None = None,
+) -> RunConfig:
     """Load and validate ``config.json`` and the five role files it names.
 
-    ``check_load_path`` (the learner): also check rl_config against this machine (paths,
-    the model at load_path, the buffer's memory: learning.config.machine)."""
+    ``overrides``: ``{"role.key[:N]...": value}`` merged in first, by the addressing a
+    job's parameters use (learning/config/addressing.py; rl_config's paths included);
+    a bad override raises ParameterError naming it. ``check_load_path`` (the learner):
+    also check rl_config against this machine (paths, the model at load_path, the
+    buffer's memory: learning.config.machine).
+    """
     main_file = Path(config_path)
     read = read_role_files(main_file)
     files = {role: path for role, (path, _) in read.items()}
-    roles = validate_roles({r: content for r, (_, content) in read.items()}, files,
-                           check_load_path)
+    if overrides:
+        roles = merge_and_validate(read, overrides, check_load_path, reserved_rl_keys=())
+    else:
+        roles = validate_roles({r: content for r, (_, content) in read.items()}, files,
+                               check_load_path)
     if check_load_path:
         check_on_this_machine(roles["rl_config"], files["rl_config"],
                               roles["rl_common_config"]["algorithm"])
-    return RunConfig(main_file=main_file, files=files, roles=roles)
+    return RunConfig(main_file=main_file, files=files, roles=roles,
+                     overrides=dict(overrides or {}))

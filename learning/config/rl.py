@@ -12,11 +12,24 @@ from pathlib import Path
 from typing import Any
 
 from learning.config.checks import ConfigError, check_keys, check_range, is_number, json_kind
+from learning.config.policy import (
+    check_network_sizes,
+    validate_normalize,
+    validate_policy_kwargs,
+)
 from learning.config.sb3_limits import check_sb3_limits
 
 ALGORITHMS = ("ppo", "sac")
 # rl_config keys that are ours, not stable-baselines3's.
 RL_EXTRA_KEYS = ("num_layers", "num_hidden", "num_timesteps", "log_path", "save_path", "load_path")
+# rl_config keys that are required.
+RL_REQUIRED_KEYS = ("num_timesteps", "log_path", "save_path", "load_path")
+# rl_config keys the learner applies itself, not as constructor arguments: the policy's
+# arguments (learning/config/policy.py) and VecNormalize's.
+RL_WRAPPER_KEYS = ("policy_kwargs", "normalize")
+# Optional rl_config keys of ours (the training env's) and the defaults validation fills.
+RL_VEC_ENV_DEFAULTS = {"n_envs": 1, "vec_env": "dummy"}
+VEC_ENV_KINDS = ("dummy", "subproc")
 # Constructor arguments the learner sets itself (or that are not JSON values).
 RL_EXCLUDED_ARGS = (
     "self",
@@ -38,11 +51,27 @@ RL_COMMON_SCHEMA = {
     "log_episodes": "true or false",
     "evaluation_episodes": "an integer >= 1",
     "evaluation_target_radius": "a number > 0 (metres)",
+    "torch_threads": "an integer >= 1 (optional, default 1)",
 }
+# Optional rl_common_config keys and the defaults validation fills.
+RL_COMMON_DEFAULTS = {"torch_threads": 1}
+
+
+def _check_count(data: dict[str, Any], file: Path, key: str) -> None:
+    """``data[key]`` is an integer >= 1."""
+    value = data[key]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(file, key, f"is a {json_kind(value)} ({value!r})", "an integer >= 1")
+    check_range(value, file, key, low=1)
 
 
 def validate_rl_common(data: dict[str, Any], file: Path) -> dict[str, Any]:
+    """rl_common_config's checks; returns a copy with the optional keys' defaults."""
+    data = dict(data)
+    for key, default in RL_COMMON_DEFAULTS.items():
+        data.setdefault(key, default)
     check_keys(data, RL_COMMON_SCHEMA, file, "")
+    _check_count(data, file, "torch_threads")
     if data["algorithm"] not in ALGORITHMS:
         raise ConfigError(
             file, "algorithm", f"is {data['algorithm']!r}", RL_COMMON_SCHEMA["algorithm"]
@@ -114,8 +143,12 @@ def rl_schema(algorithm: str) -> dict[str, set[str]]:
         if kinds - {"null"}:  # only-null arguments (classes, noise objects) are not settable
             schema[name] = kinds
     schema.update(
-        num_layers={"integer"},
-        num_hidden={"integer"},
+        n_envs={"integer"},
+        vec_env={"string"},
+        num_layers={"integer", "null"},
+        num_hidden={"integer", "null"},
+        policy_kwargs={"object", "null"},
+        normalize={"boolean", "object"},
         num_timesteps={"integer"},
         log_path={"string"},
         save_path={"string"},
@@ -149,6 +182,7 @@ RL_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "num_layers": (1, None, False, False),
     "num_hidden": (1, None, False, False),
     "num_timesteps": (1, None, False, False),
+    "n_envs": (1, None, False, False),
 }
 
 
@@ -159,6 +193,7 @@ def _describe(kinds: set[str]) -> str:
         "boolean": "true or false",
         "string": "a string",
         "list": "a list",
+        "object": "an object",
         "null": "null",
     }
     names = [k for k in articles if k in kinds]
@@ -170,7 +205,9 @@ def _describe(kinds: set[str]) -> str:
 def validate_rl(
     data: dict[str, Any], file: Path, algorithm: str, check_load_path: bool = True
 ) -> dict[str, Any]:
-    """rl_config for ``algorithm``: SB3 argument names, JSON types, ranges, paths."""
+    """rl_config for ``algorithm``: SB3 argument names, JSON types, ranges, paths; returns
+    a copy with the defaults of the optional keys filled in (policy_kwargs, normalize,
+    num_layers/num_hidden in their object forms; n_envs, vec_env)."""
     schema = rl_schema(algorithm)
     valid = ", ".join(schema)
     for key in data:
@@ -178,9 +215,12 @@ def validate_rl(
             close = difflib.get_close_matches(key, list(schema), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(file, key, f"unknown key for algorithm {algorithm!r}{hint}", valid)
-    for key in RL_EXTRA_KEYS:
+    data = dict(data)
+    for key, default in RL_VEC_ENV_DEFAULTS.items():
+        data.setdefault(key, default)
+    for key in RL_REQUIRED_KEYS:
         if key not in data:
-            raise ConfigError(file, key, "missing key", f"required: {', '.join(RL_EXTRA_KEYS)}")
+            raise ConfigError(file, key, "missing key", f"required: {', '.join(RL_REQUIRED_KEYS)}")
     for key, value in data.items():
         kinds = schema[key]
         if json_kind(value) not in kinds or (
@@ -191,6 +231,10 @@ def validate_rl(
             low, high, low_open, high_open = RL_RANGES[key]
             check_range(value, file, key, low, high, low_open, high_open)
     _check_rl_specials(data, file, algorithm, check_load_path)
+    data = dict(data, num_layers=data.get("num_layers"), num_hidden=data.get("num_hidden"))
+    data["policy_kwargs"] = validate_policy_kwargs(data.get("policy_kwargs"), file, algorithm)
+    data["normalize"] = validate_normalize(data.get("normalize"), file)
+    check_network_sizes(data, file, algorithm)
     check_sb3_limits(data, file, algorithm)
     return data
 
@@ -211,6 +255,9 @@ def _check_rl_specials(
                     else ('"auto" or a number')
                 )
                 raise ConfigError(file, key, f"is {value!r}", choices)
+    if data["vec_env"] not in VEC_ENV_KINDS:
+        raise ConfigError(file, "vec_env", f"is {data['vec_env']!r}", " or ".join(
+            f'"{kind}"' for kind in VEC_ENV_KINDS))
     freq = data.get("train_freq")
     if isinstance(freq, list):
         if (

@@ -1,7 +1,9 @@
 """The cluster_utils job (``run_learning.py``): several learning runs of one sample.
 
 settings.py (options, merged and checked configs, working dir), state.py (the restart
-state's schema), learner.py (the learner child process, signals, CPUs), outcomes.py
-(how an attempt ended), metrics.py (run scores, job metrics), loop.py (the job loop),
-cli.py (``main(argv)``). Runs on compute nodes: no pandas, no matplotlib, no torch.
+state's schema), learner.py (the learner child process, signals, CPUs), pool.py (the
+concurrent learners, waiting for them), attempts.py (an attempt's folder and configs),
+outcomes.py (how an attempt ended), metrics.py (run scores, job metrics), loop.py (the
+job loop: rounds of concurrent learners), cli.py (``main(argv)``). Runs on compute nodes:
+no pandas, no matplotlib, no torch.
 """

@@ -1,10 +1,11 @@
-"""Run the learner (``python -m learning CONFIG.json``) as a child process of the job.
+"""Start the learner (``python -m learning CONFIG.json``) as a child process of the job.
 
-The job waits on the child with ``os.wait4`` (no polling), which also yields the
-child's CPU time.  SIGTERM, SIGUSR1 and SIGINT sent to the job are forwarded to the
-child (SIGINT as SIGTERM), which then saves its model and exits with code 75.  The
-child runs in its own session (a terminal's Ctrl-C reaches only the job, which
-forwards it) and gets SIGTERM if the job dies (Linux ``PR_SET_PDEATHSIG``).
+SIGTERM, SIGUSR1 and SIGINT sent to the job are forwarded to every running learner
+(SIGINT as SIGTERM), which then saves its model and exits with code 75.  A learner runs
+in its own session (a terminal's Ctrl-C reaches only the job, which forwards it), gets
+SIGTERM if the job dies (Linux ``PR_SET_PDEATHSIG``), runs on the CPUs the job gives it
+and with its OpenMP/MKL/OpenBLAS thread counts set to its torch threads.  The job waits
+for its learners with :class:`learning.job.pool.LearnerPool`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from learning.contract import COMMAND_FILE, PROJECT_DIR, STDERR_FILE, STDOUT_FIL
 from learning.signal_handlers import SignalHandlers
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+#: set to the learner's torch threads in its environment
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 @dataclass
@@ -45,11 +48,11 @@ class LearnerExit:
 
 
 class SignalForwarder:
-    """Catches the stop signals while installed and passes them on to the child."""
+    """Catches the stop signals while installed and passes them on to the learners."""
 
     def __init__(self) -> None:
         self.received: int | None = None
-        self.child: subprocess.Popen | None = None
+        self.children: set[int] = set()  # pids of the running learners
         self._handlers = SignalHandlers()
 
     def install(self) -> None:
@@ -58,19 +61,29 @@ class SignalForwarder:
     def restore(self) -> None:
         self._handlers.restore()
 
+    def add(self, pid: int) -> None:
+        """A new learner; it also gets a signal that arrived while it was being started."""
+        self.children.add(pid)
+        self._send(pid)
+
+    def remove(self, pid: int) -> None:
+        """Call before reaping the learner, so that its pid is never signalled once reused."""
+        self.children.discard(pid)
+
     def _handle(self, signum: int, frame: object) -> None:
         if self.received is None:
             self.received = signum
-        self.forward()
+        for pid in list(self.children):
+            self._send(pid)
 
-    def forward(self) -> None:
-        child = self.child
-        if child is not None and self.received is not None:
-            signum = signal.SIGTERM if self.received == signal.SIGINT else self.received
-            try:
-                os.kill(child.pid, signum)
-            except ProcessLookupError:
-                pass
+    def _send(self, pid: int) -> None:
+        if self.received is None:
+            return
+        signum = signal.SIGTERM if self.received == signal.SIGINT else self.received
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
 
     def describe(self) -> str:
         return signal.Signals(self.received).name if self.received else "no signal"
@@ -99,7 +112,8 @@ class CpuReservation:
     share one core while another idles.  With the job setting ``local_cpu_pinning`` the
     job instead takes as many CPUs as it was given from those no other such job holds
     (one ``flock`` per CPU under /tmp, released when the job process ends) and runs its
-    learners on them.  Only for a single machine: under Slurm the allocation is right.
+    concurrent learners on them, one learner per CPU.  Only for a single machine: under
+    Slurm the allocation is right.
     """
 
     def __init__(self, count: int) -> None:
@@ -130,62 +144,49 @@ class CpuReservation:
         self._files = []
 
 
+def learner_slots(cpus: Iterable[int], per_learner: int) -> list[frozenset[int]]:
+    """The job's CPUs split into one CPU set per concurrent learner, ``per_learner`` CPUs
+    each (left-over CPUs stay idle); all of them for one learner if there are fewer."""
+    cpus = sorted(cpus)
+    count = len(cpus) // per_learner
+    if count <= 1:
+        return [frozenset(cpus)]
+    return [frozenset(cpus[i * per_learner:(i + 1) * per_learner]) for i in range(count)]
+
+
 def learner_command(config_file: str) -> list[str]:
     return [sys.executable, "-m", "learning", config_file]
 
 
-def learner_env() -> dict[str, str]:
-    """The job's environment with the project on PYTHONPATH (the child's cwd differs)."""
+def learner_env(threads: int) -> dict[str, str]:
+    """The job's environment with the project on PYTHONPATH (the child's cwd differs) and
+    the thread counts of the numerical libraries set to the learner's torch threads."""
     env = dict(os.environ)
     paths = [str(PROJECT_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env.update({name: str(threads) for name in THREAD_VARIABLES})
     env.setdefault("MPLBACKEND", "Agg")
     return env
 
 
-def run_learner(
-    run_dir: Path,
-    config_file: str,
-    forwarder: SignalForwarder,
-    on_start: object = None,
-    cpus: frozenset[int] | None = None,
-) -> LearnerExit:
-    """Run the learner in ``run_dir`` on ``config_file`` (relative to run_dir); wait for it.
-
-    ``on_start(pid)`` is called once the child exists (the job records it); ``cpus``: the
-    CPU affinity of the learner (default: the job's).
-    """
+def start_learner(
+    run_dir: Path, config_file: str, cpus: frozenset[int] | None, threads: int
+) -> subprocess.Popen:
+    """Start the learner in ``run_dir`` on ``config_file`` (relative to run_dir), on
+    ``cpus`` (None: the job's) with ``threads`` threads; its command goes to command.txt."""
     command = learner_command(config_file)
-    env = learner_env()
+    env = learner_env(threads)
     pin = f"taskset --cpu-list {','.join(map(str, sorted(cpus)))} " if cpus else ""
+    variables = " ".join(f"{name}={threads}" for name in THREAD_VARIABLES)
     (run_dir / COMMAND_FILE).write_text(
         f"cd {shlex.quote(str(run_dir))} && PYTHONPATH={shlex.quote(env['PYTHONPATH'])}"
-        f" {pin}{shlex.join(command)}\n"
+        f" {variables} {pin}{shlex.join(command)}\n"
     )
     with open(run_dir / STDOUT_FILE, "wb") as out, open(run_dir / STDERR_FILE, "wb") as err:
-        started = time.time()
-        child = subprocess.Popen(
+        return subprocess.Popen(
             command, cwd=run_dir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
             start_new_session=True, preexec_fn=lambda: _child_setup(cpus),
         )
-    forwarder.child = child
-    forwarder.forward()  # a signal that arrived while the child was being started
-    if callable(on_start):
-        on_start(child.pid)
-    try:
-        _, status, usage = os.wait4(child.pid, 0)
-    finally:
-        forwarder.child = None
-    ended = time.time()
-    child.returncode = os.waitstatus_to_exitcode(status)
-    code = child.returncode
-    return LearnerExit(
-        exit_code=code if code >= 0 else None,
-        signal=-code if code < 0 else None,
-        started=started,
-        ended=ended,
-        cpu_seconds=usage.ru_utime + usage.ru_stime,
-    )
 
 
 def stop_orphan(pid: int, timeout: float = 60.0) -> bool:

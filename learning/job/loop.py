@@ -1,9 +1,24 @@
-"""The job loop: train the runs of one parameter sample, chunk by chunk, with retries.
+"""The job loop: train the runs of one parameter sample, concurrently, with retries.
 
-One *chunk* of work is one learner process: one training iteration of one run.  With a
-cluster_utils server the job does one chunk and then calls ``exit_for_resume`` (exit code
-3; cluster_utils starts the job again with the same parameters in the same working
-directory), so cluster jobs stay short; standalone it loops through all chunks.
+A job runs up to C learners at once, C = the CPUs it may use (its affinity, or the CPUs
+it reserved with ``local_cpu_pinning``) divided by the CPUs one learner keeps busy
+(rl_common_config ``torch_threads``, or ``n_envs`` worker processes with ``vec_env``
+"subproc"; 1 by default); each learner is pinned to its own CPUs, runs beyond C wait.
+A learner is one attempt at one training iteration of one run.
+
+One *chunk* of work, under a cluster_utils server, is one *round*: the job starts a
+learner on each of its CPU slots (for as many unfinished runs as there are slots), starts
+nothing more, and when the last of them ended calls ``exit_for_resume`` (exit code 3;
+cluster_utils starts the job again with the same parameters in the same working
+directory), so a cluster job lasts about one training iteration. A run's retry or next
+iteration goes into the next round. Standalone, a freed slot takes the next waiting run
+at once (a retry while another run trains) until all runs are done.
+
+SIGTERM/SIGUSR1 reach every running learner, which saves; the job starts nothing more
+and exits for resume once all of them ended. A run that fails ``max_attempts`` times (or
+a learner's config error) fails the job: the other learners are asked to save and exit
+(SIGTERM), then the job raises. Only the main thread changes the restart state, and
+every change is written atomically (learning.job.state).
 
 Files in the working directory: ``settings.json`` (cluster_utils), ``job_state.json``
 (restart state, :mod:`learning.job.state`), ``job.log``, ``metrics.csv`` and
@@ -17,7 +32,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -26,7 +40,6 @@ from typing import Any
 from cluster_utils import client
 from cluster_utils.client import submission_state
 
-from learning.atomic_io import atomic_write_json
 from learning.contract import (
     EXIT_RESUME,
     JOB_LOG_FILE,
@@ -36,14 +49,20 @@ from learning.contract import (
     OUTCOME_FAILED,
     OUTCOME_INTERRUPTED,
     OUTCOME_OK,
-    ROLES,
     RUN_CONFIG_DIR,
     STATE_FILE,
-    run_dir_name,
 )
 from learning.job import metrics as job_metrics
-from learning.job.learner import CpuReservation, SignalForwarder, run_learner, stop_orphan
+from learning.job.attempts import cpus_per_learner, new_attempt, torch_threads
+from learning.job.learner import (
+    CpuReservation,
+    LearnerExit,
+    SignalForwarder,
+    learner_slots,
+    stop_orphan,
+)
 from learning.job.outcomes import Outcome, classify, classify_files
+from learning.job.pool import LearnerPool, RunningLearner
 from learning.job.settings import (
     JobConfigError,
     JobFailed,
@@ -55,9 +74,7 @@ from learning.job.state import (
     FAILED,
     FINISHED,
     PENDING,
-    RUNNING,
     Attempt,
-    InFlight,
     JobState,
     RunState,
     Segment,
@@ -92,7 +109,12 @@ class Job:
         self.log = JobLog(self.working_dir / JOB_LOG_FILE)
         self.connected = bool(submission_state.connection_active)
         self.forwarder = SignalForwarder()
-        self.cpus: frozenset[int] | None = None
+        self.pool = LearnerPool(self.forwarder)
+        self.slots: list[frozenset[int]] = []  #: the CPUs of each concurrent learner
+        self.running: dict[str, tuple[RunState, Attempt]] = {}  #: by attempt folder
+        self.round_started = False  #: with a server: this segment's round has started
+        self.failure: JobFailed | None = None  #: why the job fails, once it does
+        self._busy_since: float | None = None  #: since when a learner has been running
         self.state = self._load_or_create_state()
         self.segment = Segment(pid=os.getpid(), host=socket.gethostname(),
                                started=process_started, main_started=main_started)
@@ -158,36 +180,66 @@ class Job:
     def run(self) -> int:
         self.forwarder.install()
         reservation = None
+        cpus = frozenset(os.sched_getaffinity(0))
         if self.options.local_cpu_pinning:
-            reservation = CpuReservation(len(os.sched_getaffinity(0)))
-            self.cpus = reservation.cpus
-            self.segment.cpus = sorted(self.cpus) if self.cpus else None
+            reservation = CpuReservation(len(cpus))
+            cpus = reservation.cpus or cpus
+            self.segment.cpus = sorted(reservation.cpus) if reservation.cpus else None
         try:
+            self._plan_slots(cpus)
             self._settle_in_flight()
             return self._loop()
         finally:
+            self.pool.close()  # only left running when the job ends on an error
             self.forwarder.restore()
             if reservation is not None:
                 reservation.release()
 
+    def _plan_slots(self, cpus: frozenset[int]) -> None:
+        per_learner = cpus_per_learner(self.configs.roles)
+        self.slots = learner_slots(cpus, per_learner)
+        self.segment.learner_cpus = [sorted(slot) for slot in self.slots]
+        waiting = sum(run.status != FINISHED for run in self.state.runs)
+        note = ""
+        if waiting < len(self.slots):
+            note = (f"; {len(self.slots) - waiting} of them idle (request as many CPUs as"
+                    " learning_runs_per_job, or a divisor)")
+        self.log(f"{len(self.slots)} learner(s) at once on CPUs {sorted(cpus)},"
+                 f" {per_learner} CPU(s) each{note}")
+
     def _loop(self) -> int:
         while True:
-            if self.state.status == FAILED:
-                raise JobFailed(self.state.message)
-            run = next((r for r in self.state.runs if r.status != FINISHED), None)
+            if self._may_start():
+                self._start_learners()
+            if not self.pool:
+                return self._end_round()
+            self._settle_next()
+
+    def _may_start(self) -> bool:
+        return (self.state.status != FAILED and self.forwarder.received is None
+                and not (self.connected and self.round_started))
+
+    def _start_learners(self) -> None:
+        """A learner for each waiting run, as long as a CPU slot is free."""
+        busy = {learner.cpus for learner in self.pool.running.values()}
+        for slot in [slot for slot in self.slots if slot not in busy]:
+            run = next((r for r in self.state.runs if r.status == PENDING), None)
             if run is None:
-                return self._finish()
-            if self.forwarder.received is not None:
-                return self._end_segment_for_resume(
-                    f"stopped by {self.forwarder.describe()} before the next learner"
-                )
-            self._attempt(run)
-            if self.forwarder.received is not None:
-                return self._end_segment_for_resume(
-                    f"interrupted by {self.forwarder.describe()}"
-                )
-            if self.connected and any(r.status != FINISHED for r in self.state.runs):
-                return self._end_segment_for_resume("chunk done")
+                break
+            self._start_attempt(run, slot)
+        self.round_started = True
+
+    def _end_round(self) -> int:
+        """No learner runs and none may start: fail, finish or exit for resume."""
+        if self.state.status == FAILED:
+            if self.segment.outcome is None:
+                self._end_segment("failed")
+            raise self.failure or JobFailed(self.state.message)
+        if all(run.status == FINISHED for run in self.state.runs):
+            return self._finish()
+        if self.forwarder.received is not None:
+            return self._end_segment_for_resume(f"interrupted by {self.forwarder.describe()}")
+        return self._end_segment_for_resume("chunk done")
 
     def _end_segment(self, outcome: str) -> None:
         self.segment.ended = time.time()
@@ -217,76 +269,52 @@ class Job:
         return 0
 
     def _fail(self, message: str, config_error: bool = False) -> None:
+        """The job fails: record why, ask the other learners to save and exit; the loop
+        raises once they have ended."""
+        if self.failure is not None:
+            self.log(f"also: {message}")
+            return
         self.state.status = FAILED
         self.state.message = message
-        self._end_segment("failed")
+        self.failure = (JobConfigError if config_error else JobFailed)(message)
         self.log(f"FAILED: {message}")
-        raise (JobConfigError if config_error else JobFailed)(message)
+        if self.pool:
+            self.log(f"stopping the other learners: {', '.join(self.running)}")
+            self.pool.terminate_all()
 
-    # ----------------------------------------------------------------- one attempt
+    # ----------------------------------------------------------------- learners
 
-    def _write_run_configs(self, run: RunState, run_dir: Path, num_timesteps: int) -> str:
-        """The merged configs of this attempt in run_dir/config/; returns its load_path."""
-        folder = run_dir / RUN_CONFIG_DIR
-        folder.mkdir(parents=True)
-        roles = {role: dict(content) for role, content in self.configs.roles.items()}
-        load_path = ""
-        if run.resume_model:
-            load_path = os.path.relpath(self.working_dir / run.resume_model, run_dir)
-        roles["rl_config"].update(log_path="logs", save_path=MODEL_FILE, load_path=load_path,
-                                  num_timesteps=num_timesteps)
-        roles["rl_common_config"]["random_seed"] = run.seed
-        for role in ROLES:
-            atomic_write_json(folder / f"{role}.json", roles[role])
-        atomic_write_json(folder / "config.json", {role: f"{role}.json" for role in ROLES})
-        return load_path
-
-    def _timesteps_to_train(self, run: RunState) -> int:
-        """Timesteps left in the run's current iteration (its target set at its start)."""
-        if run.iteration_target_timesteps is None:
-            run.iteration_start_timesteps = run.resume_timesteps
-            run.iteration_target_timesteps = (
-                run.resume_timesteps + self.configs.roles["rl_config"]["num_timesteps"]
-            )
-        # A model interrupted during its evaluation is fully trained: one more step
-        # (one rollout for PPO) then evaluates it.
-        return max(run.iteration_target_timesteps - run.resume_timesteps, 1)
-
-    def _prepare_attempt(self, run: RunState) -> tuple[Attempt, Path]:
-        iteration, number = run.iteration, run.next_attempt
-        run.next_attempt += 1
-        remaining = self._timesteps_to_train(run)
-        name = run_dir_name(run.run, iteration, number)
-        run_dir = self.working_dir / name
-        if run_dir.exists():  # left by a job killed before it recorded the attempt
-            shutil.rmtree(run_dir)
-        run_dir.mkdir()
-        load_path = self._write_run_configs(run, run_dir, remaining)
-        attempt = Attempt.start(run, iteration, number, name, remaining, load_path)
-        run.attempts.append(attempt)
-        run.status = RUNNING
-        self.state.in_flight = [InFlight(run=run.run, dir=name, host=socket.gethostname())]
+    def _start_attempt(self, run: RunState, cpus: frozenset[int]) -> None:
+        attempt, entry, run_dir = new_attempt(self.configs.roles, self.working_dir, run, cpus)
+        self.state.in_flight.append(entry)
         self.save()
-        self.log(f"{name}: learner starts ({remaining} timesteps, load_path {load_path!r})")
-        return attempt, run_dir
-
-    def _attempt(self, run: RunState) -> None:
-        attempt, run_dir = self._prepare_attempt(run)
-
-        def started(pid: int) -> None:
-            self.state.in_flight[0].pid = pid
-            self.save()
-
-        result = run_learner(
-            run_dir, f"{RUN_CONFIG_DIR}/config.json", self.forwarder, started, self.cpus
-        )
-        self.segment.learner_seconds += result.ended - result.started
+        self.log(f"{attempt.dir}: learner starts on CPU(s) {attempt.cpus}"
+                 f" ({attempt.num_timesteps} timesteps, load_path {attempt.load_path!r})")
+        learner = self.pool.start(attempt.dir, run_dir, f"{RUN_CONFIG_DIR}/config.json",
+                                  cpus, torch_threads(self.configs.roles))
+        entry.pid = learner.process.pid
+        self.running[attempt.dir] = (run, attempt)
+        if self._busy_since is None:
+            self._busy_since = learner.started
         self.segment.learners += 1
-        attempt.started, attempt.ended = result.started, result.ended
+        self.save()
+
+    def _settle_next(self) -> None:
+        """Wait for the next learner to end and apply its outcome."""
+        learner, result = self.pool.wait_any()
+        run, attempt = self.running.pop(learner.key)
+        if not self.pool:
+            self.segment.learner_seconds += result.ended - self._busy_since
+            self._busy_since = None
+        self._record_exit(attempt, learner, result)
+        stopping = self.forwarder.received is not None or self.state.status == FAILED
+        self._apply(run, attempt, classify(self.working_dir / attempt.dir, result, stopping))
+
+    @staticmethod
+    def _record_exit(attempt: Attempt, learner: RunningLearner, result: LearnerExit) -> None:
+        attempt.started, attempt.ended = learner.started, result.ended
         attempt.cpu_seconds = result.cpu_seconds
         attempt.exit_code, attempt.signal = result.exit_code, result.signal
-        stopping = self.forwarder.received is not None
-        self._apply(run, attempt, classify(run_dir, result, stopping))
 
     def _settle_in_flight(self) -> None:
         """Settle the attempts whose job ended (killed, node lost) while their learner ran."""
@@ -323,7 +351,8 @@ class Job:
         else:  # failed or diverged
             self._attempt_failed(run)
         self.save()
-        self._announce(run)
+        if self.state.status != FAILED:
+            self._announce(run)
 
     def _iteration_done(self, run: RunState, attempt: Attempt) -> None:
         model = f"{attempt.dir}/{MODEL_FILE}"

@@ -51,6 +51,7 @@ class Attempt:
     model_saved: bool = False  #: an interrupted attempt left a model to continue from
     timesteps: int | None = None  #: the model's timesteps at its end (ok/interrupted)
     message: str = ""
+    cpus: list[int] | None = None  #: the CPUs the job ran it on
 
     @classmethod
     def start(cls, run: RunState, iteration: int, attempt: int, name: str,
@@ -107,11 +108,12 @@ class Segment:
     host: str
     started: float  #: the process start (interpreter start and imports included)
     main_started: float
-    learner_seconds: float = 0.0  #: wall seconds with a learner running
-    learners: int = 0
+    learner_seconds: float = 0.0  #: wall seconds with at least one learner running
+    learners: int = 0  #: learners started
     ended: float | None = None
     outcome: str | None = None  #: resume | finished | failed
     cpus: list[int] | None = None  #: CPUs reserved with local_cpu_pinning
+    learner_cpus: list[list[int]] | None = None  #: CPU set of each concurrent learner
 
 
 @dataclass

@@ -5,7 +5,9 @@ rendering runs in a child process (``python -m learning.sweep.render MODEL CONFI
 started with ``MUJOCO_GL=egl`` (GPU or Mesa's EGL) and, if that fails, again with
 ``MUJOCO_GL=osmesa`` (Mesa's software renderer; Debian packages libegl1, libosmesa6,
 installed by ``make setup``). A ``MUJOCO_GL`` already set by the user is tried first.
-GIFs need no ffmpeg (imageio's pillow plugin writes them).
+GIFs need no ffmpeg (imageio's pillow plugin writes them). A policy trained with
+rl_config.normalize sees its observations through the statistics saved beside its model,
+frozen (learning.training.normalization).
 """
 
 from __future__ import annotations
@@ -102,15 +104,18 @@ def render_episode(model_path: Path, config_path: Path, output: Path, max_steps:
 
     from learning.config import algorithm_class, load_configs
     from learning.envs.table_tennis_v0 import TableTennisEnv
+    from learning.training.evaluation import model_policy
+    from learning.training.normalization import load_observation_normalizer
 
     config = load_configs(config_path, check_load_path=False)
     env = TableTennisEnv(config.reward, config.hysr, config.pam, render_mode="rgb_array")
     model = algorithm_class(config.algorithm).load(str(model_path), device="cpu")
+    # a model trained with rl_config.normalize sees observations as it did in training
+    policy = model_policy(model, load_observation_normalizer(model_path, env, config))
     obs, _ = env.reset(seed=seed)
     frames = [env.render()]
     for _ in range(max_steps):
-        action, _ = model.predict(obs, deterministic=True)
-        obs, _, terminated, truncated, _ = env.step(action)
+        obs, _, terminated, truncated, _ = env.step(policy(obs))
         frames.append(env.render())
         if terminated or truncated:
             break

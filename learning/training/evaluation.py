@@ -62,10 +62,16 @@ def evaluate(
     }
 
 
-def model_policy(model: Any) -> Policy:
-    """The deterministic action of a stable-baselines3 model."""
+def model_policy(
+    model: Any, normalize_observation: Callable[[np.ndarray], np.ndarray] | None = None
+) -> Policy:
+    """The deterministic action of a stable-baselines3 model; a model trained with
+    rl_config.normalize sees its observations through ``normalize_observation`` (frozen
+    statistics: learning.training.normalization)."""
 
     def act(obs: np.ndarray) -> np.ndarray:
+        if normalize_observation is not None:
+            obs = normalize_observation(obs)
         action, _ = model.predict(obs, deterministic=True)
         return action
 

@@ -1,9 +1,16 @@
-"""progress.csv in stable-baselines3's CSV format, appended to across chained runs.
+"""progress.csv in stable-baselines3's CSV format, appended to across chained runs, and
+the same scalars (plus the evaluation's) as TensorBoard event files in
+log_path/tensorboard.
 
 SB3's ``CSVOutputFormat`` opens its file with ``w+`` and so truncates the log of the
 previous training iteration. :class:`AppendingCSVOutputFormat` keeps the rows and the
 header already there, adds columns the way SB3 does (earlier rows get empty cells), and
 orders new columns by name so that two runs with one seed write identical headers.
+
+TensorBoard: every logger dump also goes to stable-baselines3's TensorBoardOutputFormat
+(at step = the model's timesteps; SB3 leaves its time/* counters out), and the final
+evaluation is written as ``eval/<key>`` at the model's timesteps. A continued run writes
+new event files into the same folder, which TensorBoard shows as one run.
 """
 
 from __future__ import annotations
@@ -19,11 +26,18 @@ from stable_baselines3.common.logger import (
     HumanOutputFormat,
     KVWriter,
     Logger,
+    TensorBoardOutputFormat,
     filter_excluded_keys,
 )
 
-from learning.contract import PROGRESS_FILE
+from learning.contract import PROGRESS_FILE, TENSORBOARD_DIR
 from learning.training.output_errors import writing
+
+#: evaluation.json values written to TensorBoard as eval/<key>
+EVALUATION_SCALARS = (
+    "mean_reward", "std_reward", "hit_rate", "return_rate", "mean_episode_length",
+    "mean_min_distance_ball_racket",
+)
 
 
 class AppendingCSVOutputFormat(CSVOutputFormat):
@@ -66,8 +80,26 @@ class AppendingCSVOutputFormat(CSVOutputFormat):
 
 
 def make_logger(log_path: str | Path, verbose: int) -> Logger:
-    """SB3 logger writing log_path/progress.csv (appending) and, if verbose, stdout."""
-    formats: list[KVWriter] = [AppendingCSVOutputFormat(Path(log_path) / PROGRESS_FILE)]
+    """SB3 logger writing log_path/progress.csv (appending), log_path/tensorboard and, if
+    verbose, stdout."""
+    formats: list[KVWriter] = [
+        AppendingCSVOutputFormat(Path(log_path) / PROGRESS_FILE),
+        TensorBoardOutputFormat(str(Path(log_path) / TENSORBOARD_DIR)),
+    ]
     if verbose >= 1:
         formats.append(HumanOutputFormat(sys.stdout))
     return Logger(folder=str(log_path), output_formats=formats)
+
+
+def log_evaluation(log_path: str | Path, evaluation: dict[str, Any], step: int) -> None:
+    """The evaluation's scalars as eval/<key> at ``step`` in log_path/tensorboard."""
+    values = {
+        f"eval/{key}": float(evaluation[key])
+        for key in EVALUATION_SCALARS
+        if isinstance(evaluation.get(key), (int, float))
+    }
+    writer = TensorBoardOutputFormat(str(Path(log_path) / TENSORBOARD_DIR))
+    try:
+        writer.write(values, {key: None for key in values}, step)
+    finally:
+        writer.close()

@@ -4,9 +4,10 @@ run_info.json (rewritten atomically at the start and the end of every run) holds
 seed, the command line, package versions, timesteps and the status: "running",
 "finished", "interrupted", "diverged" or "failed". A continued run (load_path) in the same
 log_path keeps the records of the earlier runs under "previous_runs" (a fresh run starts
-a new run_info.json, progress.csv and episodes.csv).
-configs/ holds copies of the five role configs as they were used and a config.json that
-points to them, so ``python -m learning <log_path>/configs/config.json`` reruns the run.
+a new run_info.json, progress.csv, episodes.csv and tensorboard/).
+configs/ holds copies of the five role configs as they were used (command-line overrides
+merged in, defaults filled in) and a config.json that points to them, so
+``python -m learning <log_path>/configs/config.json`` reruns the run.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class RunRecord:
             "cwd": os.getcwd(),
             "config": str(config.main_file.resolve()),
             "config_files": {role: str(path.resolve()) for role, path in config.files.items()},
+            "overrides": dict(config.overrides),
             "algorithm": config.algorithm,
             "load_path": config.rl["load_path"],
             "save_path": config.rl["save_path"],
@@ -83,6 +85,7 @@ class RunRecord:
             "num_timesteps_start": None,
             "num_timesteps": None,
             "torch_threads": None,
+            "cpus": None,  # the CPUs the learner may run on (its affinity)
             "hostname": socket.gethostname(),
             "pid": os.getpid(),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self._start)),

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import signal
 import sys
 import traceback
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +23,11 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from learning.atomic_io import atomic_write_json
 from learning.config import ConfigError, RunConfig, algorithm_class
+from learning.config.policy import architecture_differences
 from learning.contract import (
     EPISODES_FILE,
     EVALUATION_FILE,
@@ -36,6 +41,8 @@ from learning.contract import (
     RUN_INFO_FILE,
     RUN_INTERRUPTED,
     RUN_RUNNING,
+    TENSORBOARD_DIR,
+    normalization_path,
     replay_buffer_path,
 )
 from learning.training.callbacks import (
@@ -46,8 +53,9 @@ from learning.training.callbacks import (
     StopRequest,
 )
 from learning.training.evaluation import evaluate, model_policy
+from learning.training.normalization import load_observation_normalizer, normalize_training_env
 from learning.training.output_errors import OutputError, remove_quietly, say, writing
-from learning.training.progress_log import make_logger
+from learning.training.progress_log import log_evaluation, make_logger
 from learning.training.run_record import RunRecord, copy_configs
 
 # The evaluation env is reset with seed + EVALUATION_SEED_OFFSET: its balls differ from the
@@ -62,6 +70,32 @@ def make_env(config: RunConfig) -> Any:
     return TableTennisEnv(config.reward, config.hysr, config.pam)
 
 
+def make_monitored_env(config: RunConfig) -> Any:
+    """One training env, wrapped in SB3's Monitor (episode rewards and lengths)."""
+    return Monitor(make_env(config))
+
+
+def make_worker_env(config: RunConfig) -> Any:
+    """One training env in a SubprocVecEnv worker process. The worker ignores the stop
+    signals: Slurm signals every process of a job step, and a worker killed by SIGUSR1
+    would turn the learner's save-and-exit into a crash; it ends when the learner closes
+    the env or dies (its pipe closes)."""
+    for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
+    return make_monitored_env(config)
+
+
+def make_training_env(config: RunConfig) -> VecEnv:
+    """The vectorized env the learner trains on (before normalization): rl_config
+    ``n_envs`` Monitor-wrapped TableTennis-v0 envs (whose episode returns progress.csv and
+    episodes.csv log) in one process (``vec_env`` "dummy") or one worker process each
+    ("subproc")."""
+    n_envs = config.rl["n_envs"]
+    if config.rl["vec_env"] == "subproc":
+        return SubprocVecEnv([partial(make_worker_env, config) for _ in range(n_envs)])
+    return DummyVecEnv([partial(make_monitored_env, config) for _ in range(n_envs)])
+
+
 def is_invalid_distribution(error: ValueError) -> bool:
     """Whether torch.distributions rejected the policy's output (NaN or infinite mean or
     standard deviation): how stable-baselines3 training fails when it diverges."""
@@ -70,31 +104,49 @@ def is_invalid_distribution(error: ValueError) -> bool:
 
 
 def save_model(model: BaseAlgorithm, save_path: Path, with_replay_buffer: bool) -> None:
-    """Save the model (and SAC's replay buffer) atomically: each goes to a temporary file
-    that is synced, and only when all are written do they replace the old files. A failed
-    save (a full disk) removes the temporary files, leaves the old model and buffer as they
-    were, and raises OutputError naming the file."""
+    """Save the model atomically, with what continuing it needs beside it: the
+    normalization statistics of its VecNormalize env (a stale file of an earlier model is
+    removed) and, with ``with_replay_buffer``, the replay buffer. Each goes to a temporary
+    file that is synced; only when all are written do they replace the old files, the
+    model last, so a model on disk has its companions. A failed save (a full disk) removes
+    the temporary files, leaves the old files as they were, and raises OutputError naming
+    the file."""
     with writing(save_path.parent):
         save_path.parent.mkdir(parents=True, exist_ok=True)
-    pid = os.getpid()
-    staged = []  # (temporary file, target), in the order they are written
+    vec_normalize = model.get_vec_normalize_env()
+    stats_path = normalization_path(save_path)
+    staged: list[tuple[Path, Callable[[Path], None]]] = []  # (file, how to write it)
+    if vec_normalize is not None:
+        staged.append((stats_path, lambda tmp: vec_normalize.save(str(tmp))))
+    else:
+        with writing(stats_path):
+            stats_path.unlink(missing_ok=True)
     if with_replay_buffer:
-        buffer_path = replay_buffer_path(save_path)
-        staged.append((buffer_path.with_name(f".{buffer_path.stem}.{pid}.tmp.pkl"), buffer_path))
-    staged.append((save_path.with_name(f".{save_path.stem}.{pid}.tmp.zip"), save_path))
-    target = save_path
+        staged.append((replay_buffer_path(save_path), model.save_replay_buffer))
+    staged.append((save_path, model.save))
+    _write_all_then_replace(staged)
+
+
+def _write_all_then_replace(staged: list[tuple[Path, Callable[[Path], None]]]) -> None:
+    """``write(temporary file)`` beside each file and sync it; then replace the files in
+    order. On any failure no temporary file stays and no file has been replaced."""
+    pid = os.getpid()
+    temporary = [(path.with_name(f".{path.stem}.{pid}.tmp{path.suffix}"), path, write)
+                 for path, write in staged]
+    target = staged[0][0]  # the file being written, named if it fails
     try:
-        for tmp, target in staged:
-            save = model.save if target == save_path else model.save_replay_buffer
-            save(tmp)
+        for tmp, path, write in temporary:
+            target = path
+            write(tmp)
             _fsync_file(tmp)
-        for tmp, target in staged:
-            os.replace(tmp, target)
+        for tmp, path, _ in temporary:
+            target = path
+            os.replace(tmp, path)
     except BaseException as e:
         # The failed save's frames still hold its open files, whose space a full disk frees
         # only when they are closed: clear them (closing the files), then delete the files.
         traceback.clear_frames(e.__traceback__)
-        remove_quietly(*(tmp for tmp, _ in staged))
+        remove_quietly(*(tmp for tmp, _, _ in temporary))
         if isinstance(e, OSError):
             raise OutputError(target, e) from e
         raise
@@ -118,27 +170,39 @@ def build_model(config: RunConfig, env: Any, seed: int) -> tuple[BaseAlgorithm, 
         return model, {}
     device = kwargs.pop("device", "auto")
     model = cls.load(load_path, env=env, device=device, **kwargs)
-    stored = model.policy_kwargs.get("net_arch")
-    wanted = config.policy_kwargs()["net_arch"]
-    if stored not in (wanted, {"pi": wanted, "vf": wanted}, {"pi": wanted, "qf": wanted}):
+    differences = architecture_differences(
+        model.policy_kwargs, config.policy_kwargs(), config.algorithm
+    )
+    if differences:
         raise ConfigError(
             config.files["rl_config"],
-            "num_layers/num_hidden",
-            f"net_arch {wanted} differs from the model at load_path {load_path} ({stored})",
-            "the num_layers and num_hidden the loaded model was trained with",
+            "policy_kwargs",
+            f"{'; '.join(differences)}: differs from the model at load_path {load_path}",
+            "the networks the loaded model was trained with (policy_kwargs.net_arch,"
+            " num_layers/num_hidden, policy_kwargs.activation_fn)",
         )
     model.set_random_seed(seed)
     extra: dict[str, Any] = {}
     if config.algorithm == "sac":
-        buffer = replay_buffer_path(load_path)
-        if buffer.is_file():
-            model.load_replay_buffer(buffer)
-            extra["replay_buffer_loaded"] = str(buffer)
-        else:
-            say(f"warning: no replay buffer at {buffer}; continuing with an empty one",
-                sys.stderr)
-            extra["replay_buffer_loaded"] = None
+        extra["replay_buffer_loaded"] = load_replay_buffer(config, model, env.num_envs)
     return model, extra
+
+
+def load_replay_buffer(config: RunConfig, model: BaseAlgorithm, n_envs: int) -> str | None:
+    """Load the replay buffer saved beside load_path; its path, None if there is none."""
+    buffer = replay_buffer_path(config.rl["load_path"])
+    if not buffer.is_file():
+        say(f"warning: no replay buffer at {buffer}; continuing with an empty one", sys.stderr)
+        return None
+    model.load_replay_buffer(buffer)
+    stored = model.replay_buffer.n_envs
+    if stored != n_envs:
+        raise ConfigError(
+            config.files["rl_config"], "n_envs",
+            f"is {n_envs}, but the replay buffer {buffer} was filled by {stored} envs",
+            f"{stored} (the n_envs the loaded model was trained with)",
+        )
+    return str(buffer)
 
 
 def train(config: RunConfig, argv: list[str], stop: StopRequest | None = None) -> int:
@@ -166,16 +230,17 @@ def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
         seed, seed_source = secrets.randbelow(2**31), "random (random_seed is null)"
     else:
         seed, seed_source = common["random_seed"], "config"
-    threads = len(os.sched_getaffinity(0))
+    threads = common["torch_threads"]
     torch.set_num_threads(threads)
     if not rl["load_path"]:
         # a fresh run: logs of an earlier run in the same log_path would mix with its own
         for name in (PROGRESS_FILE, EPISODES_FILE, EVALUATION_FILE, RUN_INFO_FILE):
             with writing(log_path / name):
                 (log_path / name).unlink(missing_ok=True)
+        shutil.rmtree(log_path / TENSORBOARD_DIR, ignore_errors=True)
     copy_configs(config, log_path)
     record = RunRecord(config, log_path, seed, seed_source, argv)
-    record.update(torch_threads=threads)
+    record.update(torch_threads=threads, cpus=sorted(os.sched_getaffinity(0)))
 
     try:
         return _learn_and_evaluate(config, record, stop, seed)
@@ -192,10 +257,15 @@ def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
 def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest, seed: int) -> int:
     rl, common = config.rl, config.rl_common
     log_path, save_path = Path(rl["log_path"]), Path(rl["save_path"])
-    env = DummyVecEnv([lambda: Monitor(make_env(config))])
-    model, extra = build_model(config, env, seed)
+    env = make_training_env(config)
+    try:
+        env, normalization = normalize_training_env(env, config)
+        model, extra = build_model(config, env, seed)
+    except BaseException:
+        env.close()  # SubprocVecEnv: end the worker processes
+        raise
     start = model.num_timesteps
-    record.update(num_timesteps_start=start, num_timesteps=start, **extra)
+    record.update(num_timesteps_start=start, num_timesteps=start, **normalization, **extra)
     model.set_logger(make_logger(log_path, rl.get("verbose", 0)))
     callbacks = [StopOnRequest(stop), NaNGuard()]
     if common["log_episodes"]:
@@ -226,8 +296,9 @@ def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest,
 
     eval_env = make_env(config)
     try:
+        normalizer = load_observation_normalizer(save_path, eval_env, config)
         evaluation = evaluate(
-            model_policy(model),
+            model_policy(model, normalizer),
             eval_env,
             episodes=common["evaluation_episodes"],
             seed=(seed + EVALUATION_SEED_OFFSET) % 2**32,
@@ -241,6 +312,8 @@ def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest,
     evaluation["num_timesteps"] = model.num_timesteps
     with writing(log_path / EVALUATION_FILE):
         atomic_write_json(log_path / EVALUATION_FILE, evaluation)
+    with writing(log_path / TENSORBOARD_DIR):
+        log_evaluation(log_path, evaluation, model.num_timesteps)
     record.finish(RUN_FINISHED, model.num_timesteps, evaluation=evaluation)
     say(
         f"trained to {model.num_timesteps} timesteps; evaluation over {evaluation['episodes']}"

@@ -46,13 +46,24 @@ def config_error(config_dir: Path, main: str = "config.json") -> ConfigError:
 
 @pytest.mark.parametrize("main, algorithm", [("config.json", "ppo"), ("config_sac.json", "sac")])
 def test_shipped_defaults_load(config_dir, main, algorithm):
+    from torch import nn
+
     config = load_configs(config_dir / main)
     assert config.algorithm == algorithm
     assert set(config.roles) == set(ROLES)
-    assert config.policy_kwargs() == {
-        "net_arch": [config.rl["num_hidden"]] * config.rl["num_layers"]
-    }
-    assert "num_timesteps" not in config.sb3_kwargs()
+    sizes = [config.rl["num_hidden"]] * config.rl["num_layers"]
+    critic = "vf" if algorithm == "ppo" else "qf"
+    # stable-baselines3's own policy defaults, the networks num_layers x num_hidden
+    expected = {"net_arch": {"pi": sizes, critic: sizes}, "activation_fn": nn.Tanh,
+                "log_std_init": 0.0, "ortho_init": True}
+    if algorithm == "sac":
+        expected.update(activation_fn=nn.ReLU, log_std_init=-3.0)
+        del expected["ortho_init"]
+    assert config.policy_kwargs() == expected
+    assert config.rl["normalize"] == {"norm_obs": False, "norm_reward": False,
+                                      "clip_obs": 10.0, "clip_reward": 10.0}
+    for key in ("num_timesteps", "policy_kwargs", "normalize", "num_layers"):
+        assert key not in config.sb3_kwargs()
 
 
 def test_missing_config_json(config_dir):
@@ -166,6 +177,9 @@ def _set(data, dotted, value):
         ("rl_common_config", "evaluation_episodes", "50", "an integer"),
         ("rl_common_config", "log_episodes", "yes", "true or false"),
         ("rl_common_config", "random_seed", 1.5, "null or an integer"),
+        ("rl_common_config", "torch_threads", "2", "an integer >= 1"),
+        ("rl_config", "n_envs", 2.5, "an integer"),
+        ("rl_config", "vec_env", 1, "a string"),
     ],
 )
 def test_wrong_type(config_dir, role, key, value, expected):
@@ -199,6 +213,9 @@ def test_wrong_type(config_dir, role, key, value, expected):
         ("rl_common_config", "random_seed", -1, "[0, 4294967295]"),
         ("rl_common_config", "evaluation_episodes", 0, "[1, inf)"),
         ("rl_common_config", "evaluation_target_radius", 0, "(0, inf)"),
+        ("rl_common_config", "torch_threads", 0, "[1, inf)"),
+        ("rl_config", "n_envs", 0, "[1, inf)"),
+        ("rl_config", "vec_env", "threads", '"dummy" or "subproc"'),
     ],
 )
 def test_out_of_range(config_dir, role, key, value, expected):
@@ -206,6 +223,18 @@ def test_out_of_range(config_dir, role, key, value, expected):
     error = config_error(config_dir)
     assert error.file.endswith(ROLE_FILES[role]) and error.key == key
     assert expected in error.valid
+
+
+@pytest.mark.parametrize("main", ["config.json", "config_sac.json"])
+def test_optional_keys_get_their_defaults(config_dir, main):
+    """Configs written before n_envs, vec_env and torch_threads existed still load."""
+    roles = json.loads((config_dir / main).read_text())
+    edit(config_dir / roles["rl_config"], lambda d: (d.pop("n_envs"), d.pop("vec_env")))
+    edit(config_dir / roles["rl_common_config"], lambda d: d.pop("torch_threads"))
+    config = load_configs(config_dir / main)
+    assert (config.rl["n_envs"], config.rl["vec_env"]) == (1, "dummy")
+    assert config.rl_common["torch_threads"] == 1
+    assert not {"n_envs", "vec_env", "torch_threads"} & set(config.sb3_kwargs())
 
 
 def test_algo_time_step_multiple_of_mujoco_time_step(config_dir):

@@ -60,13 +60,16 @@ class LearnerSignaller(threading.Thread):
     Watches the job's restart state for the in-flight learners' pids.  ``dirs``: the
     attempt directories to hit (None: every attempt).  ``when``: a file (relative to the
     attempt directory) whose existence shows the learner is far enough; None: at once.
-    ``to_job``: signal the job (this process) instead, which forwards it.
+    ``to_job``: signal the job (this process) instead, which forwards it.  ``together``:
+    send one signal once every attempt of ``dirs`` is in flight and far enough.
     """
 
-    def __init__(self, working_dir, signum=signal.SIGKILL, dirs=None, when=None, to_job=False):
+    def __init__(self, working_dir, signum=signal.SIGKILL, dirs=None, when=None, to_job=False,
+                 together=False):
         super().__init__(daemon=True)
         self.working_dir = Path(working_dir)
         self.signum, self.dirs, self.when, self.to_job = signum, dirs, when, to_job
+        self.together = together
         self.hit: list[str] = []
         self._done = threading.Event()
 
@@ -76,6 +79,9 @@ class LearnerSignaller(threading.Thread):
                 in_flight = read_state(self.working_dir)["in_flight"]
             except (OSError, ValueError):
                 in_flight = []
+            if self.together:
+                self._signal_together(in_flight)
+                continue
             for entry in in_flight:
                 if (
                     entry["pid"]
@@ -89,6 +95,15 @@ class LearnerSignaller(threading.Thread):
                     except ProcessLookupError:
                         pass
             time.sleep(0.02)
+
+    def _signal_together(self, in_flight: list[dict]) -> None:
+        ready = {e["dir"]: e["pid"] for e in in_flight if e["pid"] and self._ready(e["dir"])}
+        if not self.hit and set(self.dirs) <= set(ready):
+            self.hit = sorted(self.dirs)
+            targets = [os.getpid()] if self.to_job else [ready[d] for d in self.hit]
+            for pid in targets:
+                os.kill(pid, self.signum)
+        time.sleep(0.02)
 
     def _ready(self, attempt_dir: str) -> bool:
         return self.when is None or (self.working_dir / attempt_dir / self.when).exists()

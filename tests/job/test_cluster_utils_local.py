@@ -23,7 +23,7 @@ TINY_FIXED = {
     "config.rl_config.batch_size": 32,
     "config.rl_config.n_epochs": 1,
     "config.rl_common_config.evaluation_episodes": 2,
-    "learning_runs_per_job": 2,  # two chunks: the job exits for resume in between
+    "learning_runs_per_job": 2,  # ppo_local (1 CPU per job): two chunks, a resume between
 }
 
 
@@ -115,6 +115,8 @@ def test_hp_optimization_local(tmp_path):
 
 
 def test_grid_search_local(tmp_path):
+    """grid_search.json asks for 2 CPUs per job, one per run: each job trains its two runs
+    at once, in one round, so it is one cluster chunk (no exit for resume)."""
     config = tiny_config(
         tmp_path, "grid_search.json",
         hyperparam_list=[{"param": "config.rl_config.learning_rate", "values": [1e-4, 1e-3]}],
@@ -124,4 +126,8 @@ def test_grid_search_local(tmp_path):
     rows = read_rows(result_dir / "all_data.csv")
     assert sorted(float(row["config.rl_config.learning_rate"]) for row in rows) == [1e-4, 1e-3]
     for row in rows:
-        check_job_dir(Path(row["working_dir"]))
+        state = check_job_dir(Path(row["working_dir"]))
+        assert [s["outcome"] for s in state["segments"]] == ["finished"]
+        first, second = (run["attempts"][0] for run in state["runs"])
+        assert max(first["started"], second["started"]) < min(first["ended"], second["ended"])
+        assert first["cpus"] != second["cpus"]

@@ -67,12 +67,17 @@ def test_runs_have_distinct_seeds_and_self_explaining_dirs(tmp_path):
         assert hysr["robot_position"][0] == 0.2
         assert "robot_position:0" not in hysr
         assert "-m learning config/config.json" in (folder / "command.txt").read_text()
-    cpus = state["segments"][0]["cpus"]  # None if other jobs held the CPUs
-    if cpus is not None:
-        assert len(cpus) == len(os.sched_getaffinity(0))
-        assert f"taskset --cpu-list {','.join(map(str, cpus))}" in (
-            working_dir / "run_0.0-0" / "command.txt").read_text()
-        assert run_info(working_dir, "run_0.0-0")["torch_threads"] == len(cpus)
+    reserved = state["segments"][0]["cpus"]  # None if other jobs held the CPUs
+    if reserved is not None:
+        assert len(reserved) == len(os.sched_getaffinity(0))
+    for run in state["runs"]:  # each learner on its own CPU, with one torch thread
+        (attempt,) = run["attempts"]
+        assert len(attempt["cpus"]) == 1
+        assert reserved is None or set(attempt["cpus"]) <= set(reserved)
+        assert f"taskset --cpu-list {attempt['cpus'][0]} " in (
+            working_dir / attempt["dir"] / "command.txt").read_text()
+        info = run_info(working_dir, attempt["dir"])
+        assert info["torch_threads"] == 1 and info["cpus"] == attempt["cpus"]
     metrics = read_metrics(working_dir)
     assert set(METRIC_NAMES) <= set(metrics)
     assert metrics["finished_runs"] == 2 and metrics["failed_attempts"] == 0
@@ -114,16 +119,21 @@ def test_run_failing_max_attempts_fails_the_job(tmp_path, capsys):
     with LearnerSignaller(working_dir, signal.SIGKILL):  # every attempt is killed
         code, _ = run_job(tmp_path, learning_runs_per_job=2, max_attempts=2)
     assert code == EXIT_FAILED
-    assert re.search(r"job failed: run 0 failed 2 attempts \(max_attempts 2\).*run_0.0-0: "
-                     r"failed: killed by SIGKILL.*run_0.0-1: failed", capsys.readouterr().err)
+    # the runs train at once (on two CPUs): whichever fails its second attempt first
+    # fails the job
+    match = re.search(r"job failed: run (\d) failed 2 attempts \(max_attempts 2\).*run_\1.0-0: "
+                      r"failed: killed by SIGKILL.*run_\1.0-1: failed", capsys.readouterr().err)
+    assert match
     state = read_state(working_dir)
     assert state["status"] == "failed" and "max_attempts 2" in state["message"]
-    assert state["runs"][1]["attempts"] == []  # nothing else was tried
+    assert state["in_flight"] == [] and state["segments"][0]["outcome"] == "failed"
+    attempts = [len(run["attempts"]) for run in state["runs"]]
+    assert attempts[int(match[1])] == 2 and max(attempts) <= 2  # nothing more was tried
     assert not (working_dir / "metrics.csv").exists()
     # a restarted job reports the same failure without training again
     assert main(["run_learning.py", str(tmp_path / "settings.json")]) == EXIT_FAILED
-    assert "run 0 failed 2 attempts" in capsys.readouterr().err
-    assert len(read_state(working_dir)["runs"][0]["attempts"]) == 2
+    assert f"run {match[1]} failed 2 attempts" in capsys.readouterr().err
+    assert [len(run["attempts"]) for run in read_state(working_dir)["runs"]] == attempts
 
 
 def test_learner_config_error_is_not_retried(tmp_path, capsys):

@@ -2,11 +2,12 @@
 
 hp_optim/ppo_slurm.json, shrunk to a tiny budget on the command line, runs through
 ``python -m cluster_utils.hp_optimization`` with run_learning.py.  Two samples, two
-learning runs per job, two chained training iterations: every job is started four times
-by Slurm (one learner per Slurm job, then exit for resume: cluster_utils submits the
-next chunk with sbatch), and the last chunk finalizes the job.  The test checks that
-every chunk ran as its own Slurm job and completed (sacct), and that best_jobs/ holds
-the self-explaining job folders.
+learning runs per job, two chained training iterations, two CPUs per Slurm job: every
+job is started twice by Slurm (one round of two concurrent learners, one per CPU, per
+Slurm job, then exit for resume: cluster_utils submits the next chunk with sbatch), and
+the last chunk finalizes the job.  The test checks that every chunk ran as its own Slurm
+job and completed (sacct), that the learners of a chunk trained at once on distinct CPUs
+of the allocation, and that best_jobs/ holds the self-explaining job folders.
 """
 
 from __future__ import annotations
@@ -56,14 +57,31 @@ def read_csv_row(path: Path) -> dict[str, str]:
         return next(csv.DictReader(f))
 
 
+def check_rounds(folder: Path, state: dict, cpus: int) -> None:
+    """Each Slurm job (segment) ran one learner per run and iteration on each of its CPUs
+    at once; the learners saw exactly the CPUs the job gave them (Slurm's task/affinity
+    limits the job to its allocation)."""
+    assert all(segment["learners"] == min(cpus, RUNS_PER_JOB) for segment in state["segments"])
+    for iteration in range(ITERATIONS):
+        attempts = [run["attempts"][iteration] for run in state["runs"]]
+        assert max(a["started"] for a in attempts) < min(a["ended"] for a in attempts)
+        assert len({tuple(a["cpus"]) for a in attempts}) == len(attempts), attempts
+        for a in attempts:
+            info = json.loads((folder / a["dir"] / "logs" / "run_info.json").read_text())
+            assert info["cpus"] == a["cpus"] and info["torch_threads"] == 1, info
+
+
 def test_optimization_runs_every_chunk_as_a_slurm_job(slurm_cluster, run_optimization):
-    run = run_optimization(tiny_settings(), timeout=300)
+    settings = tiny_settings()
+    run = run_optimization(settings, timeout=300)
     print(f"cluster_utils on Slurm: {run.seconds:.1f} s")
     assert run.returncode == 0, run.explain()
     assert "Slurm detected" in (run.results / "cluster_run.log").read_text(), run.explain()
 
-    # every chunk of every job ran as its own Slurm job, and each completed
-    chunks = RUNS_PER_JOB * ITERATIONS
+    # every chunk (one round of concurrent learners) of every job ran as its own Slurm
+    # job, and each completed
+    cpus = settings["cluster_requirements"]["request_cpus"]
+    chunks = -(-RUNS_PER_JOB // cpus) * ITERATIONS
     slurm_ids = run.slurm_job_ids()
     assert sorted(slurm_ids) == list(range(SAMPLES)), run.explain()
     for job_id, ids in slurm_ids.items():
@@ -89,10 +107,10 @@ def test_optimization_runs_every_chunk_as_a_slurm_job(slurm_cluster, run_optimiz
 
         state = json.loads((folder / "job_state.json").read_text())
         assert state["status"] == "finished"
-        # one job process per Slurm job: ITERATIONS * RUNS_PER_JOB segments, each of which
-        # ran one learner; all but the last exited for resume
+        # one job process per Slurm job; all but the last exited for resume
         outcomes = [segment["outcome"] for segment in state["segments"]]
         assert outcomes == ["resume"] * (chunks - 1) + ["finished"], outcomes
+        check_rounds(folder, state, cpus)
         for run_state in state["runs"]:
             attempts = run_state["attempts"]
             assert [a["dir"] for a in attempts] == [
@@ -108,6 +126,8 @@ def test_optimization_runs_every_chunk_as_a_slurm_job(slurm_cluster, run_optimiz
                     assert (run_dir / name).is_file(), f"{run_dir}/{name} missing"
                 info = json.loads((run_dir / "logs" / "run_info.json").read_text())
                 # srun python3 ran in this virtual environment (virtual_env_path override)
-                assert Path(info["command"][0]).parent == Path(sys.executable).parent, info
+                # (directories resolved: the venv may be reached through a symlink)
+                assert Path(info["command"][0]).parent.resolve() == Path(
+                    sys.executable).parent.resolve(), info
             final = json.loads((folder / attempts[-1]["dir"] / "logs/evaluation.json").read_text())
             assert final["num_timesteps"] == ITERATIONS * TIMESTEPS_PER_ITERATION

@@ -77,7 +77,7 @@ def timeout_settings(timesteps: int) -> dict:
     settings["optimization_setting"].update(number_of_samples=1, n_jobs_per_iteration=1)
     settings["num_best_jobs_whose_data_is_kept"] = 1
     settings["cluster_requirements"].update(
-        request_time="00:01:00", signal_seconds_to_timeout=20
+        request_time="00:01:00", signal_seconds_to_timeout=20, request_cpus=1  # one run
     )
     settings["fixed_params"].update({
         "learning_runs_per_job": 1,

@@ -35,9 +35,8 @@ SAC_TINY = {
 
 @pytest.fixture(autouse=True)
 def one_cpu():
-    """Pin the test process (and so the learners it starts) to one CPU: the learner runs
-    torch on as many threads as it may use CPUs, and two threads on a busy 2-core machine
-    make small networks tens of times slower than one."""
+    """Pin the test process (and so the learners it starts) to one CPU: the machine is
+    shared, and the learner records its CPUs (run_info.json "cpus")."""
     allowed = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {max(allowed)})
     yield
@@ -73,10 +72,12 @@ def make_run(
     return folder / f"{name}.json"
 
 
-def run_cli(cwd: Path, config: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    cwd: Path, config: Path, timeout: float = 300, extra: list[str] | tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.run(
-        [sys.executable, "-m", "learning", str(config)],
+        [sys.executable, "-m", "learning", str(config), *extra],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -152,7 +153,7 @@ def test_ppo_cli_end_to_end(tmp_path):
     evaluation = read_json(logs / "evaluation.json")
     info = read_json(logs / "run_info.json")
     assert info["status"] == "finished" and info["num_timesteps"] == 128
-    assert info["torch_threads"] == 1  # = CPUs the process may run on (one_cpu)
+    assert info["torch_threads"] == 1 and info["cpus"] == sorted(os.sched_getaffinity(0))
     assert isinstance(info["seed"], int) and info["seed_source"].startswith("random")
     assert info["versions"]["stable-baselines3"] and "learning" in info["command"]
     assert evaluation["episodes"] == 2 and evaluation["num_timesteps"] == 128
@@ -233,10 +234,8 @@ def test_fixed_seed_reproduces_the_run(tmp_path, monkeypatch):
         assert eval_a[key] == eval_b[key]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGUSR1])
-def test_stop_signal_saves_model_and_exits_75(tmp_path, stop_signal):
-    config = make_run(tmp_path, rl={"num_timesteps": 10_000_000})
+def start_training(tmp_path: Path, config: Path, **popen: object) -> subprocess.Popen:
+    """`python -m learning config` in tmp_path, once it has written its first progress row."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     process = subprocess.Popen(
         [sys.executable, "-m", "learning", str(config)],
@@ -245,6 +244,7 @@ def test_stop_signal_saves_model_and_exits_75(tmp_path, stop_signal):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **popen,
     )
     progress = tmp_path / "logs" / "progress.csv"
     deadline = time.time() + 240
@@ -253,6 +253,14 @@ def test_stop_signal_saves_model_and_exits_75(tmp_path, stop_signal):
             break
         time.sleep(0.2)
     assert process.poll() is None, process.communicate()
+    return process
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGUSR1])
+def test_stop_signal_saves_model_and_exits_75(tmp_path, stop_signal):
+    config = make_run(tmp_path, rl={"num_timesteps": 10_000_000})
+    process = start_training(tmp_path, config)
     process.send_signal(stop_signal)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == EXIT_INTERRUPTED, stderr

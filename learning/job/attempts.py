@@ -1,0 +1,81 @@
+"""One learner attempt's folder: its merged configs, its timesteps, its CPUs.
+
+A run folder ``run_<run>.<iteration>-<attempt>`` (learning.contract) holds ``config/``
+(the five merged role configs with the attempt's paths, seed and timesteps, and a
+config.json naming them), then what the learner writes (learning.job.learner).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+from learning.atomic_io import atomic_write_json
+from learning.config import RL_COMMON_DEFAULTS, RL_VEC_ENV_DEFAULTS
+from learning.contract import MODEL_FILE, ROLES, RUN_CONFIG_DIR, run_dir_name
+from learning.job.state import RUNNING, Attempt, InFlight, RunState
+
+
+def torch_threads(roles: dict[str, dict[str, Any]]) -> int:
+    """rl_common_config's torch_threads (its default where the job skipped validation)."""
+    return roles["rl_common_config"].get("torch_threads", RL_COMMON_DEFAULTS["torch_threads"])
+
+
+def cpus_per_learner(roles: dict[str, dict[str, Any]]) -> int:
+    """CPUs one learner keeps busy: its torch threads while it updates the networks, its
+    env worker processes (vec_env "subproc") while it collects experience."""
+    rl = roles["rl_config"]
+    n_envs = rl.get("n_envs", RL_VEC_ENV_DEFAULTS["n_envs"])
+    subproc = rl.get("vec_env", RL_VEC_ENV_DEFAULTS["vec_env"]) == "subproc"
+    return max(torch_threads(roles), n_envs if subproc else 1)
+
+
+def timesteps_to_train(run: RunState, per_iteration: int) -> int:
+    """Timesteps left in the run's current iteration (its target set at its start)."""
+    if run.iteration_target_timesteps is None:
+        run.iteration_start_timesteps = run.resume_timesteps
+        run.iteration_target_timesteps = run.resume_timesteps + per_iteration
+    # A model interrupted during its evaluation is fully trained: one more step
+    # (one rollout for PPO) then evaluates it.
+    return max(run.iteration_target_timesteps - run.resume_timesteps, 1)
+
+
+def write_run_configs(roles: dict[str, dict[str, Any]], working_dir: Path, run: RunState,
+                      run_dir: Path, num_timesteps: int) -> str:
+    """The merged configs of this attempt in run_dir/config/; returns its load_path."""
+    folder = run_dir / RUN_CONFIG_DIR
+    folder.mkdir(parents=True)
+    roles = {role: dict(content) for role, content in roles.items()}
+    load_path = ""
+    if run.resume_model:
+        load_path = os.path.relpath(working_dir / run.resume_model, run_dir)
+    roles["rl_config"].update(log_path="logs", save_path=MODEL_FILE, load_path=load_path,
+                              num_timesteps=num_timesteps)
+    roles["rl_common_config"]["random_seed"] = run.seed
+    for role in ROLES:
+        atomic_write_json(folder / f"{role}.json", roles[role])
+    atomic_write_json(folder / "config.json", {role: f"{role}.json" for role in ROLES})
+    return load_path
+
+
+def new_attempt(roles: dict[str, dict[str, Any]], working_dir: Path, run: RunState,
+                cpus: frozenset[int] | None) -> tuple[Attempt, InFlight, Path]:
+    """The run's next attempt, its folder made afresh and its configs written; the run
+    is marked running (the caller records both in the restart state)."""
+    iteration, number = run.iteration, run.next_attempt
+    run.next_attempt += 1
+    remaining = timesteps_to_train(run, roles["rl_config"]["num_timesteps"])
+    name = run_dir_name(run.run, iteration, number)
+    run_dir = working_dir / name
+    if run_dir.exists():  # left by a job killed before it recorded the attempt
+        shutil.rmtree(run_dir)
+    run_dir.mkdir()
+    load_path = write_run_configs(roles, working_dir, run, run_dir, remaining)
+    attempt = Attempt.start(run, iteration, number, name, remaining, load_path)
+    attempt.cpus = sorted(cpus) if cpus else None
+    run.attempts.append(attempt)
+    run.status = RUNNING
+    return attempt, InFlight(run=run.run, dir=name, host=socket.gethostname()), run_dir
