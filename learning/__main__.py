@@ -18,10 +18,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 
 from learning.contract import EXIT_CONFIG
 from learning.training.callbacks import StopRequest
-from learning.training.output_errors import OutputError, as_output_error
+from learning.training.output_errors import (
+    OutputError,
+    as_output_error,
+    quiet_thread_write_failures,
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -59,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     # saved model and exit code 75.
     stop = StopRequest()
     stop.install()
+    thread_hook, threading.excepthook = (
+        threading.excepthook, quiet_thread_write_failures(threading.excepthook))
     try:
         from learning.config import ConfigError, ParameterError, load_configs, parse_overrides
         from learning.training.train import train
@@ -81,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             flush_or_drop_std_streams()
         else:
             stop.restore()
+            threading.excepthook = thread_hook
 
 
 def report_output_error(error: OutputError) -> int:

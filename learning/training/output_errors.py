@@ -14,10 +14,10 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from learning.contract import EXIT_NO_SPACE, EXIT_WRITE_FAILED
 
@@ -76,6 +76,18 @@ def as_output_error(error: BaseException) -> OutputError | None:
         where = error.filename or "a file the learner writes (stdout, log_path or save_path)"
         return OutputError(where, error)
     return None
+
+
+def quiet_thread_write_failures(previous: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A threading.excepthook that leaves write failures to the main thread: TensorBoard's
+    writer thread dies of a full disk with a traceback, then the main thread re-raises the
+    same error at its next write, which reports it in one line."""
+
+    def hook(args: Any) -> None:
+        if as_output_error(args.exc_value) is None:
+            previous(args)
+
+    return hook
 
 
 def say(message: str, stream: TextIO | None = None) -> None:

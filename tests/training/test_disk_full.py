@@ -10,13 +10,18 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 from test_train import REPO, make_run, run_cli
 
 from learning.contract import EXIT_NO_SPACE, EXIT_OK, EXIT_WRITE_FAILED
-from learning.training.output_errors import OutputError, as_output_error
+from learning.training.output_errors import (
+    OutputError,
+    as_output_error,
+    quiet_thread_write_failures,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -124,3 +129,15 @@ def test_a_named_write_reports_any_os_error():
     error = OutputError("/d/progress.csv", PermissionError(errno.EACCES, "Permission denied"))
     assert (error.exit_code, str(error)) == (
         EXIT_WRITE_FAILED, "cannot write /d/progress.csv: permission denied (errno 13)")
+
+
+def test_threads_leave_write_failures_to_the_main_thread():
+    """TensorBoard's writer thread dies of a full disk; the main thread re-raises its error
+    at the next write and reports it in one line, so the thread's traceback is not shown."""
+    shown = []
+    hook = quiet_thread_write_failures(shown.append)
+    full = threading.ExceptHookArgs((OSError, OSError(errno.ENOSPC, "full"), None, None))
+    other = threading.ExceptHookArgs((ValueError, ValueError("bug"), None, None))
+    hook(full)
+    hook(other)
+    assert shown == [other]
