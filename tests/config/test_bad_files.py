@@ -4,15 +4,12 @@ dotted key (they were a raw UnicodeDecodeError, or the key "(json)", before)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from learning.__main__ import main
 from learning.config import ConfigError, load_configs
-
-REPO = Path(__file__).resolve().parents[2]
 
 BAD_CONTENTS = [
     # (content, key, words of the problem)
@@ -25,13 +22,6 @@ BAD_CONTENTS = [
     (b"[1, 2]", "(top level)", "is a list"),
     (b"3.5", "(top level)", "is a number"),
 ]
-
-
-@pytest.fixture
-def config_dir(tmp_path, monkeypatch):
-    shutil.copytree(REPO / "config", tmp_path / "config")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "config"
 
 
 @pytest.mark.parametrize("name", ["config.json", "reward.json", "ppo_default.json"])

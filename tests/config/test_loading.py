@@ -24,14 +24,6 @@ ROLE_FILES = {
 }
 
 
-@pytest.fixture
-def config_dir(tmp_path, monkeypatch):
-    """A copy of the shipped config/ folder; the current directory is tmp_path."""
-    shutil.copytree(REPO / "config", tmp_path / "config")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "config"
-
-
 def edit(path: Path, change) -> None:
     data = json.loads(path.read_text())
     change(data)

@@ -6,7 +6,6 @@ job as crashes). The models here are real stable-baselines3 saves (no training).
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -15,22 +14,6 @@ import pytest
 from stable_baselines3 import PPO, SAC
 
 from learning.config import ConfigError, load_configs
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def config_dir(tmp_path, monkeypatch):
-    shutil.copytree(REPO / "config", tmp_path / "config")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "config"
-
-
-def load_with(config_dir: Path, algorithm: str = "ppo", **rl):
-    name = "ppo_default.json" if algorithm == "ppo" else "sac_default.json"
-    path = config_dir / name
-    path.write_text(json.dumps(dict(json.loads(path.read_text()), **rl)))
-    return load_configs(config_dir / ("config.json" if algorithm == "ppo" else "config_sac.json"))
 
 
 def saved_model(path: Path, cls, env) -> str:
@@ -66,10 +49,10 @@ def models(tmp_path_factory):
     ({"save_path": "config/reward.json/model.zip"}, "save_path", "is a file, not a folder"),
     ({"save_path": "config.zip"}, "save_path", "config.zip is a folder"),
 ])
-def test_paths_that_cannot_be_written(config_dir, rl, key, problem):
+def test_paths_that_cannot_be_written(config_dir, load_with_rl, rl, key, problem):
     (config_dir.parent / "config.zip").mkdir()
     with pytest.raises(ConfigError) as info:
-        load_with(config_dir, **rl)
+        load_with_rl(**rl)
     assert info.value.key == key and problem in info.value.problem, info.value
 
 
@@ -80,16 +63,16 @@ def test_paths_that_cannot_be_written(config_dir, rl, key, problem):
     ("sac", "ppo", "is a PPO model, the algorithm is 'sac'"),
     ("ppo", "ppo_pendulum", "an env whose observation_space has shape [3]"),
 ])
-def test_load_path_that_is_no_model_for_this_run(config_dir, models, algorithm, model, problem):
+def test_load_path_that_is_no_model_for_this_run(load_with_rl, models, algorithm, model, problem):
     with pytest.raises(ConfigError) as info:
-        load_with(config_dir, algorithm, load_path=models[model])
+        load_with_rl(algorithm, load_path=models[model])
     assert info.value.key == "load_path" and problem in info.value.problem, info.value
     assert "saved by the learner" in info.value.valid
 
 
 @pytest.mark.parametrize("algorithm", ["ppo", "sac"])
-def test_a_model_of_this_algorithm_loads(config_dir, models, algorithm):
-    assert load_with(config_dir, algorithm, load_path=models[algorithm]).rl["load_path"]
+def test_a_model_of_this_algorithm_loads(load_with_rl, models, algorithm):
+    assert load_with_rl(algorithm, load_path=models[algorithm]).rl["load_path"]
 
 
 def test_checks_of_merged_configs_leave_the_machine_alone(config_dir):

@@ -4,9 +4,7 @@ with what stable-baselines3 really allocates."""
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,28 +12,13 @@ import pytest
 from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer, RolloutBuffer
 
-from learning.config import ConfigError, load_configs
+from learning.config import ConfigError
 from learning.config.machine import available_memory, check_buffer_memory
 from learning.config.sb3_limits import buffer_bytes, check_sb3_limits
 from learning.contract import ACTION_DTYPE, ACTION_SIZE, OBSERVATION_DTYPE, OBSERVATION_SIZE
 
-REPO = Path(__file__).resolve().parents[2]
 OBSERVATIONS = spaces.Box(-np.inf, np.inf, (OBSERVATION_SIZE,), OBSERVATION_DTYPE)
 ACTIONS = spaces.Box(-1, 1, (ACTION_SIZE,), ACTION_DTYPE)
-
-
-@pytest.fixture
-def config_dir(tmp_path, monkeypatch):
-    shutil.copytree(REPO / "config", tmp_path / "config")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "config"
-
-
-def load_with(config_dir: Path, algorithm: str, **rl) -> None:
-    name = "ppo_default.json" if algorithm == "ppo" else "sac_default.json"
-    path = config_dir / name
-    path.write_text(json.dumps(dict(json.loads(path.read_text()), **rl)))
-    load_configs(config_dir / ("config.json" if algorithm == "ppo" else "config_sac.json"))
 
 
 @pytest.mark.parametrize("algorithm, rl, key, problem, valid", [
@@ -57,17 +40,17 @@ def load_with(config_dir: Path, algorithm: str, **rl) -> None:
     ("ppo", {"n_steps": 10**12, "batch_size": 10**6}, "n_steps",
      "of memory for PPO's rollout buffer", "entries here"),
 ])
-def test_values_sb3_fails_on_are_config_errors(config_dir, algorithm, rl, key, problem, valid):
+def test_values_sb3_fails_on_are_config_errors(load_with_rl, algorithm, rl, key, problem, valid):
     with pytest.raises(ConfigError) as info:
-        load_with(config_dir, algorithm, **rl)
+        load_with_rl(algorithm, **rl)
     assert info.value.key == key, info.value
     assert problem in info.value.problem and valid in info.value.valid
 
 
-def test_values_sb3_accepts_still_load(config_dir):
-    load_with(config_dir, "ppo", n_steps=1, batch_size=1, normalize_advantage=False)
-    load_with(config_dir, "ppo", n_steps=96, batch_size=32)
-    load_with(config_dir, "sac", optimize_memory_usage=False, buffer_size=1000)
+def test_values_sb3_accepts_still_load(load_with_rl):
+    load_with_rl("ppo", n_steps=1, batch_size=1, normalize_advantage=False)
+    load_with_rl("ppo", n_steps=96, batch_size=32)
+    load_with_rl("sac", optimize_memory_usage=False, buffer_size=1000)
 
 
 @pytest.mark.parametrize("rl, error", [

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_train import REPO, make_run, run_cli
+from test_train import REPO, make_run, one_cpu, run_cli  # noqa: F401 (one_cpu: autouse)
 
 from learning.contract import EXIT_NO_SPACE, EXIT_OK, EXIT_WRITE_FAILED
 from learning.training.output_errors import (
@@ -22,14 +22,6 @@ from learning.training.output_errors import (
     as_output_error,
     quiet_thread_write_failures,
 )
-
-
-@pytest.fixture(autouse=True)
-def one_cpu():
-    allowed = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {max(allowed)})
-    yield
-    os.sched_setaffinity(0, allowed)
 
 
 def hidden_files(folder: Path) -> list[str]:
