@@ -7,24 +7,35 @@ learning/config/overrides.py), validates them, trains, saves the model to
 rl_config.save_path and writes progress.csv, evaluation.json, run_info.json and configs/
 to rl_config.log_path (a fresh run, load_path "", replaces those of an earlier run there;
 a continued run appends to progress.csv). Exit codes: 0 trained and evaluated, 2 config
-error (nothing trained), 65 diverged (NaN), 75 interrupted by SIGTERM/SIGUSR1 (model saved).
+error (nothing trained), 65 diverged (NaN), 73 a file could not be written (read-only,
+permission), 74 no space left on device (or quota), 75 interrupted by SIGTERM/SIGUSR1
+(model saved). For 73 and 74 the learner prints ``cannot write PATH: <reason>`` and leaves
+no temporary files; the last saved model is intact.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
 
 from learning.contract import EXIT_CONFIG
 from learning.training.callbacks import StopRequest
+from learning.training.output_errors import (
+    OutputError,
+    as_output_error,
+    quiet_thread_write_failures,
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m learning",
         description="Train one table-tennis agent as configured by CONFIG (config.json).",
-        epilog="Exit codes: 0 done, 2 config error, 65 diverged (NaN), 75 interrupted "
-        "(SIGTERM/SIGUSR1; the model is saved, run again with load_path to continue).",
+        epilog="Exit codes: 0 done, 2 config error, 65 diverged (NaN), 73 a file could not be "
+        "written, 74 no space left on device, 75 interrupted (SIGTERM/SIGUSR1; the model is "
+        "saved, run again with load_path to continue).",
     )
     parser.add_argument("config", help="config.json mapping the five roles to their files")
     parser.add_argument(
@@ -53,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     # saved model and exit code 75.
     stop = StopRequest()
     stop.install()
+    thread_hook, threading.excepthook = (
+        threading.excepthook, quiet_thread_write_failures(threading.excepthook))
     try:
         from learning.config import ConfigError, ParameterError, load_configs, parse_overrides
         from learning.training.train import train
@@ -65,9 +78,38 @@ def main(argv: list[str] | None = None) -> int:
             message = str(e).replace("parameter 'config.", "override '")
             print(f"config error: {message}", file=sys.stderr)
             return EXIT_CONFIG
+        except (OutputError, OSError) as e:  # our writes, and libraries' (stdout, ...)
+            error = as_output_error(e)
+            if error is None:
+                raise
+            return report_output_error(error)
     finally:
-        if not process_entry:
+        if process_entry:
+            flush_or_drop_std_streams()
+        else:
             stop.restore()
+            threading.excepthook = thread_hook
+
+
+def report_output_error(error: OutputError) -> int:
+    """Print ``cannot write PATH: <reason>`` if stderr can still be written; the exit code."""
+    try:
+        print(error, file=sys.stderr, flush=True)
+    except OSError:
+        pass  # stderr is on the full disk too: the exit code has to tell
+    return error.exit_code
+
+
+def flush_or_drop_std_streams() -> None:
+    """Flush stdout and stderr; drop what cannot be written (a full disk).
+
+    Python exits with code 120, whatever code it was given, when it cannot flush them at
+    exit; that would hide EXIT_NO_SPACE."""
+    for name in ("stdout", "stderr"):
+        try:
+            getattr(sys, name).flush()
+        except (OSError, ValueError):
+            setattr(sys, name, open(os.devnull, "w"))
 
 
 if __name__ == "__main__":

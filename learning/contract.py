@@ -26,6 +26,12 @@ ROLES = ("reward_config", "hysr_config", "pam_config", "rl_config", "rl_common_c
 #: rl_config keys the job sets for every learner attempt (they are not parameters).
 JOB_MANAGED_RL_KEYS = ("log_path", "save_path", "load_path")
 
+# --------------------------------------------------------------------------- the env's spaces
+#: learning/TableTennis-v0's observation and action vectors: length and dtype. The env
+#: builds its spaces from these; the config checks size stable-baselines3's buffers by them.
+OBSERVATION_SIZE, OBSERVATION_DTYPE = 22, "float64"
+ACTION_SIZE, ACTION_DTYPE = 8, "float32"
+
 # --------------------------------------------------------------------------- exit codes
 #: ``python -m learning``: trained and evaluated.
 EXIT_OK = 0
@@ -35,6 +41,14 @@ EXIT_CONFIG = 2
 EXIT_RESUME = 3
 #: NaN or infinity in a reward, an observation or the network (EX_DATAERR).
 EXIT_DIVERGED = 65
+#: a file could not be written for another reason than space: read-only file system,
+#: permission denied, I/O error (EX_CANTCREAT). Temporary files removed; the last saved
+#: model is intact. Retrying on the same machine fails the same way.
+EXIT_WRITE_FAILED = 73
+#: no space left on the device (ENOSPC) or the user's disk quota is exhausted (EDQUOT)
+#: while writing (EX_IOERR). Temporary files removed; the last saved model is intact; free
+#: space, then continue from it. The learner's stderr may be empty: it is on that disk too.
+EXIT_NO_SPACE = 74
 #: stopped by SIGTERM/SIGUSR1 with the model saved: continue from it (EX_TEMPFAIL).
 EXIT_INTERRUPTED = 75
 
@@ -121,6 +135,7 @@ class RunDirName(NamedTuple):
 
 def run_dir_name(run: int, iteration: int, attempt: int) -> str:
     return str(RunDirName(run, iteration, attempt))
+
 
 # --------------------------------------------------------------------------- intermediate results
 #: cluster_utils puts every job's working dir in <results_dir>/<name>/working_directories/

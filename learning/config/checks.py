@@ -13,11 +13,15 @@ from typing import Any
 class ConfigError(ValueError):
     """A config file is missing, malformed, or has a missing/unknown/invalid key."""
 
-    def __init__(self, file: str | Path, key: str, problem: str, valid: str = ""):
+    def __init__(self, file: str | Path, key: str, problem: str, valid: str = "",
+                 also: tuple[str, ...] = ()):
         self.file = str(file)
         self.key = key
         self.problem = problem
         self.valid = valid
+        #: other keys of the same file whose values the problem is about (a parameter that
+        #: set one of them is named as its cause in a job's error)
+        self.also = also
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -25,30 +29,88 @@ class ConfigError(ValueError):
         return f"{text}; valid: {self.valid}" if self.valid else text
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
+class _Flagged:
+    """Stands in, while parsing, for a value that a config may not hold: NaN, Infinity or
+    -Infinity (Python's json accepts them, JSON does not), or a key's second value."""
+
+    def __init__(self, problem: str, valid: str):
+        self.problem, self.valid = problem, valid
+
+
+def _flag_constant(name: str) -> _Flagged:
+    return _Flagged(f"is {name}, which JSON does not allow", "a finite number")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        out[key] = _Flagged("appears twice in one object", "each key once") if key in out else value
+    return out
+
+
+def _first_flagged(value: Any, key: str = "") -> tuple[str, _Flagged] | None:
+    """The dotted key (``a.b:2``) and marker of the first flagged value, depth first."""
+    if isinstance(value, _Flagged):
+        return key or "(top level)", value
+    items = value.items() if isinstance(value, dict) else ()
+    for sub, item in items:
+        found = _first_flagged(item, _join(key, sub))
+        if found:
+            return found
+    for i, item in enumerate(value if isinstance(value, list) else ()):
+        found = _first_flagged(item, f"{key}:{i}")
+        if found:
+            return found
+    return None
+
+
+def decode_utf8(path: Path, data: bytes) -> str:
+    """The text of a UTF-8 file (a leading byte-order mark is dropped)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigError(
+            path, "(encoding)",
+            f"not UTF-8: byte 0x{data[e.start]:02x} at line {line} column {column}",
+            "a UTF-8 text file (save it as UTF-8)",
+        ) from e
+
+
+def parse_json_text(path: str | Path, data: bytes) -> Any:
+    """Parse a config file's bytes as strict JSON: UTF-8, no NaN or Infinity, no key twice
+    in one object; every failure is a ConfigError naming the file and the dotted key."""
+    path = Path(path)
+    text = decode_utf8(path, data)
+    try:
+        value = json.loads(text, parse_constant=_flag_constant, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as e:
+        raise ConfigError(
+            path, "(json)", f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+        ) from e
+    flagged = _first_flagged(value)
+    if flagged:
+        key, marker = flagged
+        raise ConfigError(path, key, marker.problem, marker.valid)
+    return value
 
 
 def read_json_object(path: str | Path) -> dict[str, Any]:
     """Read a JSON object from ``path``; every failure is a ConfigError naming the file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError as e:
         raise ConfigError(path, "(file)", "file not found", "an existing JSON file") from e
+    except IsADirectoryError as e:
+        raise ConfigError(path, "(file)", "is a folder", "a JSON file") from e
     except OSError as e:
         raise ConfigError(path, "(file)", f"cannot read: {e.strerror}") from e
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as e:
-        raise ConfigError(
-            path, "(json)", f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
-        ) from e
-    except ValueError as e:
-        raise ConfigError(path, "(json)", str(e), "finite numbers") from e
-    if not isinstance(data, dict):
-        raise ConfigError(path, "(top level)", f"is a {json_kind(data)}", "a JSON object {...}")
-    return data
+    value = parse_json_text(path, data)
+    if not isinstance(value, dict):
+        raise ConfigError(path, "(top level)", f"is a {json_kind(value)}", "a JSON object {...}")
+    return value
 
 
 def json_kind(value: Any) -> str:

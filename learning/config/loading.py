@@ -36,6 +36,7 @@ from typing import Any
 from learning.config.addressing import PREFIX, ParameterError, Templates, apply_overrides
 from learning.config.checks import ConfigError, check_keys, read_json_object
 from learning.config.env_roles import validate_env_roles
+from learning.config.machine import check_on_this_machine
 from learning.config.policy import sb3_policy_kwargs
 from learning.config.rl import (
     RL_EXTRA_KEYS,
@@ -141,11 +142,12 @@ def validate_roles(
 
 
 def overridden_parameter(error: ConfigError, role: str, overrides: Mapping[str, Any]) -> str | None:
-    """The override address behind a config error on ``role``, if one set that key."""
-    key = f"{role}.{error.key}"
-    for address in overrides:
-        if address == key or key.startswith(address + ".") or key.startswith(address + ":"):
-            return address
+    """The override address behind a config error on ``role``, if one set that key (or
+    one of the keys the error is ``also`` about)."""
+    for key in (f"{role}.{name}" for name in (error.key, *error.also)):
+        for address in overrides:
+            if address == key or key.startswith((address + ".", address + ":")):
+                return address
     return None
 
 
@@ -183,7 +185,9 @@ def load_configs(
 
     ``overrides``: ``{"role.key[:N]...": value}`` merged in first, by the addressing a
     job's parameters use (learning/config/addressing.py; rl_config's paths included);
-    a bad override raises ParameterError naming it.
+    a bad override raises ParameterError naming it. ``check_load_path`` (the learner):
+    also check rl_config against this machine (paths, the model at load_path, the
+    buffer's memory: learning.config.machine).
     """
     main_file = Path(config_path)
     read = read_role_files(main_file)
@@ -193,5 +197,8 @@ def load_configs(
     else:
         roles = validate_roles({r: content for r, (_, content) in read.items()}, files,
                                check_load_path)
+    if check_load_path:
+        check_on_this_machine(roles["rl_config"], files["rl_config"],
+                              roles["rl_common_config"]["algorithm"])
     return RunConfig(main_file=main_file, files=files, roles=roles,
                      overrides=dict(overrides or {}))

@@ -17,6 +17,7 @@ from learning.config.policy import (
     validate_normalize,
     validate_policy_kwargs,
 )
+from learning.config.sb3_limits import check_sb3_limits
 
 ALGORITHMS = ("ppo", "sac")
 # rl_config keys that are ours, not stable-baselines3's.
@@ -234,6 +235,7 @@ def validate_rl(
     data["policy_kwargs"] = validate_policy_kwargs(data.get("policy_kwargs"), file, algorithm)
     data["normalize"] = validate_normalize(data.get("normalize"), file)
     check_network_sizes(data, file, algorithm)
+    check_sb3_limits(data, file, algorithm)
     return data
 
 

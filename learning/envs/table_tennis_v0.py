@@ -12,6 +12,7 @@ from gymnasium import spaces
 
 from learning.config.checks import ConfigError
 from learning.config.env_roles import load_default, validate_env_roles
+from learning.contract import ACTION_DTYPE, ACTION_SIZE, OBSERVATION_DTYPE, OBSERVATION_SIZE
 from learning.envs.rewards import episode_reward
 
 SCENE_FILE = "table_tennis_scene.xml"
@@ -230,8 +231,9 @@ class TableTennisEnv(gym.Env):
         self._bind_views()
         self._settled_arm_qpos = self._settle()
 
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(8,), dtype=np.float32)
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(22,), dtype=np.float64)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(ACTION_SIZE,), dtype=ACTION_DTYPE)
+        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(OBSERVATION_SIZE,),
+                                            dtype=OBSERVATION_DTYPE)
         self._renderer = None
         self._reset_episode_stats()
 

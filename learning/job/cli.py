@@ -30,12 +30,14 @@ from learning.job.settings import (
     standalone_working_dir,
     with_working_dir,
 )
+from learning.job.settings_file import check_settings_file
 
 EXIT_FAILED = 1
 
 
 def run(argv: list[str], process_started: float, main_started: float) -> int:
     """Run the job; raises JobFailed (JobConfigError for config errors)."""
+    check_settings_file(argv)  # before smart_settings reads it: errors naming the key
     forced_dir = standalone_working_dir(argv)
     if forced_dir is not None:
         argv = with_working_dir(argv, forced_dir)

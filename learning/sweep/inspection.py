@@ -118,6 +118,10 @@ def confirmation(args: argparse.Namespace, sweep: Sweep, views, notes: list[str]
         except ConfirmError as e:
             print(f"error: --confirm: {e}", file=sys.stderr)
             exit_code = 1
+        except OSError as e:  # a read-only results folder: the plan and config go there
+            print(f"error: --confirm: cannot write {e.filename}: {e.strerror or e}; the "
+                  "confirmation writes into RESULTS, which must be writable", file=sys.stderr)
+            exit_code = 1
     else:
         confirmed = load_confirmation(sweep, notes)
     if confirmed is not None:
@@ -135,6 +139,10 @@ def render(args: argparse.Namespace, sweep: Sweep, best, notes: list[str]):
         gif, backend, failures = render_best(best.job_dir, gif, sweep.metric)
     except RenderError as e:
         print(f"error: --render: {e}", file=sys.stderr)
+        return None, 1
+    except OSError as e:
+        print(f"error: --render: cannot write {e.filename or gif}: {e.strerror or e}; choose"
+              " another file with --render-output PATH", file=sys.stderr)
         return None, 1
     print(f"\nrendered the best job's final policy (MUJOCO_GL={backend}): "
           f"{display_path(gif)}")
@@ -165,12 +173,27 @@ def main(argv: list[str] | None = None) -> int:
         for note in notes:
             print(f"  - {note}")
     if not args.no_report:
-        from learning.sweep.report import write_report
-
-        path = args.report or sweep.root / "report.html"
-        write_report(path, sweep, views[: args.top], curves, command, confirmed, notes, gif)
-        print(f"\nreport: {display_path(path)}")
+        exit_code = write_report_or_say_why(args, sweep, views[: args.top], curves, command,
+                                            confirmed, notes, gif) or exit_code
     return exit_code
+
+
+def write_report_or_say_why(args, sweep: Sweep, views, curves, command, confirmed, notes,
+                            gif) -> int:
+    """Write report.html; if the folder is read-only (a colleague's results, say), say so
+    after the table and return 1."""
+    from learning.sweep.report import write_report
+
+    path = args.report or sweep.root / "report.html"
+    try:
+        write_report(path, sweep, views, curves, command, confirmed, notes, gif)
+    except OSError as e:
+        print(f"\nerror: cannot write the report {display_path(path)}: "
+              f"{e.strerror or e}; the table above is complete. Write the report elsewhere"
+              " with --report PATH, or skip it with --no-report.", file=sys.stderr)
+        return 1
+    print(f"\nreport: {display_path(path)}")
+    return 0
 
 
 if __name__ == "__main__":

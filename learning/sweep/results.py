@@ -10,7 +10,8 @@ cluster_utils 3.0 writes to ``results_dir/<optimization_procedure_name>/``:
 - ``reduced_data.csv`` (hp_optimization): the optimized parameters, the metric averaged
   over jobs with identical settings, ``job_restarts`` and ``<metric>__std``;
 - ``status.pickle`` (hp_optimization): the optimizer (metric, minimize, parameters);
-- ``report_data.pickle`` (grid_search, at the end): parameters and metric names;
+- ``report_data.pickle`` (grid_search, at the end): parameters and metric names
+  (both pickles are read without running code from them: learning.sweep.safe_pickle);
 - ``best_jobs/directories_<id>/`` (hp_optimization with
   ``num_best_jobs_whose_data_is_kept`` > 0): copies of the best jobs' working dirs;
 - ``working_directories/<id>/``: the jobs' working dirs (``settings.json``,
@@ -23,7 +24,6 @@ Everything here reads those files with pandas; nothing needs the optimization to
 from __future__ import annotations
 
 import json
-import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,8 @@ from pathlib import Path
 import pandas as pd
 
 from learning.contract import METRICS_FILE, PARAM_CHOICE_FILE, SETTINGS_FILE
+from learning.sweep.recorded import Recorded, read_recorded
+from learning.sweep.tables import integer, read_all_data, read_csv
 
 #: Metrics tried, in this order, when neither the user nor cluster_utils names one.
 DEFAULT_METRICS = ("mean_eval_reward", "mean_eprewmean")
@@ -88,37 +90,6 @@ class Sweep:
         return self.jobs[self.jobs[self.metric].notna()].head(how_many)
 
 
-def _read_pickle(path: Path, notes: list[str]):
-    """Unpickle a cluster_utils file (needs cluster_utils importable); None on failure."""
-    if not path.is_file():
-        return None
-    try:
-        with open(path, "rb") as f:
-            return pickle.load(f)
-    except Exception as e:  # a pickle from another cluster_utils version, a partial file
-        notes.append(f"{path}: could not be read ({type(e).__name__}: {e}); inferring instead")
-        return None
-
-
-def _flatten_names(names) -> list[str]:
-    """Grid searches may vary several keys together: ('a', 'b') -> 'a', 'b'."""
-    out: list[str] = []
-    for name in names:
-        if isinstance(name, (tuple, list)):
-            out.extend(str(n) for n in name)
-        else:
-            out.append(str(name))
-    return out
-
-
-def _read_csv(path: Path, notes: list[str], **kwargs) -> pd.DataFrame | None:
-    try:
-        return pd.read_csv(path, **kwargs)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        notes.append(f"{path}: unreadable ({type(e).__name__}: {e}); skipped")
-        return None
-
-
 def _scan_job_dirs(root: Path, notes: list[str]) -> tuple[list[dict], list, set, set]:
     """Rows (params + metrics) of job dirs that hold metrics.csv; dirs that do not;
     the metric names and the (flattened) setting names found."""
@@ -138,25 +109,33 @@ def _scan_job_dirs(root: Path, notes: list[str]) -> tuple[list[dict], list, set,
             if settings_file.is_file() and job_id is not None:
                 pending.append((job_id, job_dir))
             continue
-        metrics = _read_csv(metrics_file, notes)
-        params = _read_csv(params_file, notes) if params_file.is_file() else None
+        metrics = read_csv(metrics_file, notes)
+        params = read_csv(params_file, notes) if params_file.is_file() else None
         if metrics is None or metrics.empty:
             continue
         row = {}
         if params is not None and not params.empty:
             row.update(params.iloc[0].to_dict())
         elif settings_file.is_file():
-            row.update(flatten(json.loads(settings_file.read_text())))
+            row.update(flatten(_read_settings(settings_file, notes)))
         setting_names.update(row)
-        if "id" not in row:
-            job_id = _job_id_of_dir(job_dir)
-            if job_id is None:
-                continue
-            row["id"] = job_id
+        job_id = integer(row.get("id"))
+        row["id"] = job_id if job_id is not None else _job_id_of_dir(job_dir)
+        if row["id"] is None:
+            continue
         row.update(metrics.iloc[0].to_dict())
         metric_names.update(metrics.columns)
         rows.append(row)
     return rows, pending, metric_names, setting_names
+
+
+def _read_settings(path: Path, notes: list[str]) -> dict:
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        notes.append(f"{path}: unreadable ({type(e).__name__}: {e}); its settings not shown")
+        return {}
+    return settings if isinstance(settings, dict) else {}
 
 
 def _job_id_of_dir(job_dir: Path) -> int | None:
@@ -194,56 +173,13 @@ def resolve_job_dir(root: Path, job_id: int, working_dir: str | float | None) ->
     return None
 
 
-@dataclass
-class _Recorded:
-    """What cluster_utils recorded about the optimization itself (all optional)."""
-
-    run_type: str = "UNKNOWN"
-    params: list[str] = field(default_factory=list)
-    metric: str | None = None
-    minimize: bool | None = None
-    number_of_samples: int | None = None
-    metric_columns: set = field(default_factory=set)
-    grid_search_done: bool = False
-
-
-def _read_recorded(root: Path, notes: list[str]) -> _Recorded:
-    rec = _Recorded()
-    if (root / "metadata.json").is_file():
-        try:
-            rec.run_type = json.loads((root / "metadata.json").read_text()).get(
-                "run_type", rec.run_type)
-        except (json.JSONDecodeError, AttributeError) as e:
-            notes.append(f"{root / 'metadata.json'}: unreadable ({e})")
-    status = _read_pickle(root / "status.pickle", notes)  # hp_optimization, per iteration
-    if status is not None:
-        rec.metric = getattr(status, "metric_to_optimize", None)
-        rec.minimize = getattr(status, "minimize", None)
-        rec.params = _flatten_names(getattr(status, "params", []))
-        rec.number_of_samples = getattr(status, "number_of_samples", None)
-    report_data = _read_pickle(root / "report_data.pickle", notes)  # grid_search, at the end
-    if isinstance(report_data, dict) and "params" in report_data:
-        rec.params = rec.params or _flatten_names(report_data["params"])
-        rec.metric_columns.update(report_data.get("metrics") or ())
-        rec.grid_search_done = True
-    reduced = root / "reduced_data.csv"
-    if not rec.params and reduced.is_file():
-        df = _read_csv(reduced, notes, index_col=0)
-        if df is not None:
-            stds = [c for c in df.columns if f"{c}__std" in df.columns]
-            rec.params = [c for c in df.columns if c != "job_restarts" and c not in stds
-                          and not c.endswith("__std")]
-            rec.metric = rec.metric or (stds[0] if stds else None)
-    return rec
-
-
-def _collect_jobs(root: Path, notes: list[str]) -> tuple[pd.DataFrame, list, set, set]:
-    """all_data.csv plus the finished jobs it does not hold yet (a running optimization)."""
+def _collect_jobs(root: Path, notes: list[str]) -> tuple[pd.DataFrame, list, set, set, bool]:
+    """all_data.csv plus the finished jobs it does not hold yet (a running optimization);
+    the last value: all_data.csv was damaged."""
     frames = []
-    if (root / "all_data.csv").is_file():
-        df = _read_csv(root / "all_data.csv", notes, index_col=0)
-        if df is not None:
-            frames.append(df)
+    all_data, damaged = read_all_data(root, notes)
+    if all_data is not None:
+        frames.append(all_data)
     rows, pending, metric_names, setting_names = _scan_job_dirs(root, notes)
     known = set(frames[0]["id"]) if frames and "id" in frames[0] else set()
     extra = {r["id"]: r for r in rows if r["id"] not in known}  # a job in both dirs: once
@@ -259,7 +195,7 @@ def _collect_jobs(root: Path, notes: list[str]) -> tuple[pd.DataFrame, list, set
             f"{', '.join(str(d) for _, d in pending[:3])}{' ...' if len(pending) > 3 else ''}"
             " and cluster_utils' job logs)"
         )
-    return jobs, pending, metric_names, setting_names
+    return jobs, pending, metric_names, setting_names, damaged
 
 
 def _rank(root: Path, jobs: pd.DataFrame, metric: str, minimize: bool,
@@ -293,17 +229,18 @@ def _check_root(root: Path) -> None:
         )
 
 
-def _no_jobs_error(root: Path, pending: list) -> ResultsError:
+def _no_jobs_error(root: Path, pending: list, notes: list[str]) -> ResultsError:
     return ResultsError(
-        f"{root}: no job has reported metrics yet (no all_data.csv and no "
+        f"{root}: no job has reported metrics yet (no usable all_data.csv and no "
         "working_directories/*/metrics.csv)"
         + (f"; {len(pending)} job(s) started" if pending else "")
         + ". Wait for the first jobs to finish, or look at the jobs' logs in "
         "~/.cache/cluster_utils/<name>-<time>-jobs/ if they failed."
+        + "".join(f"\n  - {note}" for note in notes)
     )
 
 
-def _optimized_params(rec: _Recorded, jobs: pd.DataFrame, metric_columns: set,
+def _optimized_params(rec: Recorded, jobs: pd.DataFrame, metric_columns: set,
                       notes: list[str]) -> list[str]:
     params = rec.params
     if not params:
@@ -315,7 +252,7 @@ def _optimized_params(rec: _Recorded, jobs: pd.DataFrame, metric_columns: set,
     return [p for p in params if p in jobs.columns]
 
 
-def _is_finished(rec: _Recorded, jobs: pd.DataFrame, pending: list) -> bool | None:
+def _is_finished(rec: Recorded, jobs: pd.DataFrame, pending: list) -> bool | None:
     if rec.run_type == "GRID_SEARCH":
         return rec.grid_search_done
     if rec.number_of_samples is not None:
@@ -332,10 +269,10 @@ def load_sweep(root: str | Path, metric: str | None = None, minimize: bool | Non
     root = Path(root)
     _check_root(root)
     notes: list[str] = []
-    rec = _read_recorded(root, notes)
-    jobs, pending, metric_names, setting_columns = _collect_jobs(root, notes)
+    rec = read_recorded(root, notes)
+    jobs, pending, metric_names, setting_columns, damaged = _collect_jobs(root, notes)
     if jobs.empty:
-        raise _no_jobs_error(root, pending)
+        raise _no_jobs_error(root, pending, notes)
     metric_columns = rec.metric_columns | metric_names
     if not metric_columns:
         metric_columns = {c for c in jobs.columns if c not in rec.params and c not in BOOKKEEPING}
@@ -356,7 +293,7 @@ def load_sweep(root: str | Path, metric: str | None = None, minimize: bool | Non
         notes=notes,
         pending=pending,
         number_of_samples=rec.number_of_samples,
-        finished=_is_finished(rec, jobs, pending),
+        finished=None if damaged else _is_finished(rec, jobs, pending),
     )
 
 

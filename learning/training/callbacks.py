@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,9 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
+from learning.atomic_io import atomic_write_text
 from learning.signal_handlers import SignalHandlers
+from learning.training.output_errors import writing
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 # The parameters an optimizer updates are checked after every this many of its steps
@@ -146,12 +148,14 @@ class EpisodeLog(BaseCallback):
         if self.path.exists() and self.path.stat().st_size > 0:
             with open(self.path, newline="") as f:
                 self._fields = next(csv.reader(f), [])
-        self._file = open(self.path, "a", newline="")  # closed in _on_training_end
+        with writing(self.path):
+            self._file = open(self.path, "a", newline="")  # closed in _on_training_end
 
     def _on_step(self) -> bool:
         for done, info in zip(self.locals["dones"], self.locals["infos"], strict=True):
             if done:
-                self._write(info)
+                with writing(self.path):
+                    self._write(info)
         return True
 
     def _write(self, info: dict[str, Any]) -> None:
@@ -169,21 +173,22 @@ class EpisodeLog(BaseCallback):
         self._file.flush()
 
     def _widen(self, new_fields: list[str]) -> None:
+        """Rewrite the file (atomically) with the wider header."""
         self._file.close()
         rows: list[dict[str, str]] = []
         if self._fields:
             with open(self.path, newline="") as f:
                 rows = list(csv.DictReader(f))
         self._fields = self._fields + new_fields
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, self._fields, restval="")
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, self.path)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, self._fields, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.path, text.getvalue())
         self._file = open(self.path, "a", newline="")  # closed in _on_training_end
 
     def _on_training_end(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            with writing(self.path):
+                file.close()

@@ -31,6 +31,7 @@ from stable_baselines3.common.logger import (
 )
 
 from learning.contract import PROGRESS_FILE, TENSORBOARD_DIR
+from learning.training.output_errors import writing
 
 #: evaluation.json values written to TensorBoard as eval/<key>
 EVALUATION_SCALARS = (
@@ -43,8 +44,9 @@ class AppendingCSVOutputFormat(CSVOutputFormat):
     """CSVOutputFormat that appends to an existing file instead of truncating it."""
 
     def __init__(self, filename: str | Path):  # not super().__init__(): it truncates
-        path = Path(filename)
-        self.file = open(path, "r+" if path.exists() else "w+")
+        path = self.path = Path(filename)
+        with writing(path):
+            self.file = open(path, "r+" if path.exists() else "w+")
         header = self.file.readline().rstrip("\n")
         self.keys: list[str] = next(csv.reader([header])) if header else []
         self.file.seek(0, os.SEEK_END)
@@ -56,9 +58,14 @@ class AppendingCSVOutputFormat(CSVOutputFormat):
     ) -> None:
         shown = filter_excluded_keys(key_values, key_excluded, "csv")
         new_keys = sorted(shown.keys() - set(self.keys))
-        if new_keys:
-            self._add_columns(new_keys)
-        super().write(key_values, key_excluded, step)
+        with writing(self.path):
+            if new_keys:
+                self._add_columns(new_keys)
+            super().write(key_values, key_excluded, step)
+
+    def close(self) -> None:
+        with writing(self.path):
+            super().close()
 
     def _add_columns(self, new_keys: list[str]) -> None:
         self.file.seek(0)

@@ -25,6 +25,7 @@ from typing import Any
 from learning.atomic_io import atomic_write_json
 from learning.config import RunConfig
 from learning.contract import CONFIGS_DIR, ROLES, RUN_INFO_FILE, RUN_RUNNING
+from learning.training.output_errors import writing
 
 VERSIONED_PACKAGES = ("lttfs", "stable-baselines3", "torch", "gymnasium", "mujoco", "numpy")
 
@@ -42,10 +43,11 @@ def package_versions() -> dict[str, str]:
 def copy_configs(config: RunConfig, log_path: Path) -> Path:
     """Write the validated role configs and a config.json naming them to log_path/configs."""
     folder = log_path / CONFIGS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    for role in ROLES:
-        atomic_write_json(folder / f"{role}.json", config.roles[role])
-    atomic_write_json(folder / "config.json", {role: f"{role}.json" for role in ROLES})
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        for role in ROLES:
+            atomic_write_json(folder / f"{role}.json", config.roles[role])
+        atomic_write_json(folder / "config.json", {role: f"{role}.json" for role in ROLES})
     return folder
 
 
@@ -111,4 +113,5 @@ class RunRecord:
         )
 
     def write(self) -> None:
-        atomic_write_json(self.path, self.info)
+        with writing(self.path):
+            atomic_write_json(self.path, self.info)

@@ -54,6 +54,7 @@ from learning.training.callbacks import (
 )
 from learning.training.evaluation import evaluate, model_policy
 from learning.training.normalization import load_observation_normalizer, normalize_training_env
+from learning.training.output_errors import OutputError, remove_quietly, say, writing
 from learning.training.progress_log import log_evaluation, make_logger
 from learning.training.run_record import RunRecord, copy_configs
 
@@ -102,31 +103,61 @@ def is_invalid_distribution(error: ValueError) -> bool:
     return bool(frames) and "torch/distributions" in frames[-1].filename.replace("\\", "/")
 
 
-def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(temporary path)`` beside ``path``, then os.replace; no temporary file stays."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_model(model: BaseAlgorithm, save_path: Path, with_replay_buffer: bool) -> None:
     """Save the model atomically, with what continuing it needs beside it: the
     normalization statistics of its VecNormalize env (a stale file of an earlier model is
-    removed) and, with ``with_replay_buffer``, the replay buffer. The model comes last, so
-    a model on disk has its companions."""
-    save_path.parent.mkdir(parents=True, exist_ok=True)
+    removed) and, with ``with_replay_buffer``, the replay buffer. Each goes to a temporary
+    file that is synced; only when all are written do they replace the old files, the
+    model last, so a model on disk has its companions. A failed save (a full disk) removes
+    the temporary files, leaves the old files as they were, and raises OutputError naming
+    the file."""
+    with writing(save_path.parent):
+        save_path.parent.mkdir(parents=True, exist_ok=True)
     vec_normalize = model.get_vec_normalize_env()
     stats_path = normalization_path(save_path)
+    staged: list[tuple[Path, Callable[[Path], None]]] = []  # (file, how to write it)
     if vec_normalize is not None:
-        _replace_atomically(stats_path, lambda tmp: vec_normalize.save(str(tmp)))
+        staged.append((stats_path, lambda tmp: vec_normalize.save(str(tmp))))
     else:
-        stats_path.unlink(missing_ok=True)
+        with writing(stats_path):
+            stats_path.unlink(missing_ok=True)
     if with_replay_buffer:
-        _replace_atomically(replay_buffer_path(save_path), model.save_replay_buffer)
-    _replace_atomically(save_path, model.save)
+        staged.append((replay_buffer_path(save_path), model.save_replay_buffer))
+    staged.append((save_path, model.save))
+    _write_all_then_replace(staged)
+
+
+def _write_all_then_replace(staged: list[tuple[Path, Callable[[Path], None]]]) -> None:
+    """``write(temporary file)`` beside each file and sync it; then replace the files in
+    order. On any failure no temporary file stays and no file has been replaced."""
+    pid = os.getpid()
+    temporary = [(path.with_name(f".{path.stem}.{pid}.tmp{path.suffix}"), path, write)
+                 for path, write in staged]
+    target = staged[0][0]  # the file being written, named if it fails
+    try:
+        for tmp, path, write in temporary:
+            target = path
+            write(tmp)
+            _fsync_file(tmp)
+        for tmp, path, _ in temporary:
+            target = path
+            os.replace(tmp, path)
+    except BaseException as e:
+        # The failed save's frames still hold its open files, whose space a full disk frees
+        # only when they are closed: clear them (closing the files), then delete the files.
+        traceback.clear_frames(e.__traceback__)
+        remove_quietly(*(tmp for tmp, _, _ in temporary))
+        if isinstance(e, OSError):
+            raise OutputError(target, e) from e
+        raise
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def build_model(config: RunConfig, env: Any, seed: int) -> tuple[BaseAlgorithm, dict[str, Any]]:
@@ -161,8 +192,7 @@ def load_replay_buffer(config: RunConfig, model: BaseAlgorithm, n_envs: int) -> 
     """Load the replay buffer saved beside load_path; its path, None if there is none."""
     buffer = replay_buffer_path(config.rl["load_path"])
     if not buffer.is_file():
-        print(f"warning: no replay buffer at {buffer}; continuing with an empty one",
-              file=sys.stderr)
+        say(f"warning: no replay buffer at {buffer}; continuing with an empty one", sys.stderr)
         return None
     model.load_replay_buffer(buffer)
     stored = model.replay_buffer.n_envs
@@ -194,7 +224,8 @@ def train(config: RunConfig, argv: list[str], stop: StopRequest | None = None) -
 def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
     rl, common = config.rl, config.rl_common
     log_path = Path(rl["log_path"])
-    log_path.mkdir(parents=True, exist_ok=True)
+    with writing(log_path):
+        log_path.mkdir(parents=True, exist_ok=True)
     if common["random_seed"] is None:
         seed, seed_source = secrets.randbelow(2**31), "random (random_seed is null)"
     else:
@@ -204,7 +235,8 @@ def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
     if not rl["load_path"]:
         # a fresh run: logs of an earlier run in the same log_path would mix with its own
         for name in (PROGRESS_FILE, EPISODES_FILE, EVALUATION_FILE, RUN_INFO_FILE):
-            (log_path / name).unlink(missing_ok=True)
+            with writing(log_path / name):
+                (log_path / name).unlink(missing_ok=True)
         shutil.rmtree(log_path / TENSORBOARD_DIR, ignore_errors=True)
     copy_configs(config, log_path)
     record = RunRecord(config, log_path, seed, seed_source, argv)
@@ -214,7 +246,11 @@ def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
         return _learn_and_evaluate(config, record, stop, seed)
     except BaseException as e:
         if record.info["status"] == RUN_RUNNING:
-            record.finish(RUN_FAILED, record.info["num_timesteps"], f"{type(e).__name__}: {e}")
+            message = str(e) if isinstance(e, OutputError) else f"{type(e).__name__}: {e}"
+            try:
+                record.finish(RUN_FAILED, record.info["num_timesteps"], message)
+            except OutputError:
+                pass  # the disk that failed holds run_info.json too: the exit code tells
         raise
 
 
@@ -248,7 +284,7 @@ def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest,
         if isinstance(e, ValueError):
             detail = f"non-finite policy output at timestep {model.num_timesteps} ({detail})"
         message = f"training diverged: {detail}"
-        print(message, file=sys.stderr)
+        say(message, sys.stderr)
         record.finish(RUN_DIVERGED, model.num_timesteps, message)
         return EXIT_DIVERGED
     finally:
@@ -274,10 +310,12 @@ def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest,
     if evaluation is None:
         return _interrupted(record, stop, model.num_timesteps, "during the evaluation")
     evaluation["num_timesteps"] = model.num_timesteps
-    atomic_write_json(log_path / EVALUATION_FILE, evaluation)
-    log_evaluation(log_path, evaluation, model.num_timesteps)
+    with writing(log_path / EVALUATION_FILE):
+        atomic_write_json(log_path / EVALUATION_FILE, evaluation)
+    with writing(log_path / TENSORBOARD_DIR):
+        log_evaluation(log_path, evaluation, model.num_timesteps)
     record.finish(RUN_FINISHED, model.num_timesteps, evaluation=evaluation)
-    print(
+    say(
         f"trained to {model.num_timesteps} timesteps; evaluation over {evaluation['episodes']}"
         f" episodes: mean reward {evaluation['mean_reward']:.3f}, hit rate"
         f" {evaluation['hit_rate']:.2f}, return rate {evaluation['return_rate']:.2f}"
@@ -287,6 +325,6 @@ def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest,
 
 def _interrupted(record: RunRecord, stop: StopRequest, num_timesteps: int, when: str) -> int:
     message = f"interrupted {when} ({stop.describe()}); model saved, continue from save_path"
-    print(message, file=sys.stderr)
+    say(message, sys.stderr)
     record.finish(RUN_INTERRUPTED, num_timesteps, message)
     return EXIT_INTERRUPTED

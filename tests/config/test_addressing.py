@@ -189,6 +189,9 @@ def test_out_of_range_parameter_is_named_by_the_config_checks():
          r"lies outside world_boundaries"),
         ("pam_config.torque_per_bar_ago:2", -1.0, r"torque_per_bar_ago:2: -1.0 is out of"),
         ("rl_config.gamma", 1.5, r"parameter 'config.rl_config.gamma'"),
+        # about the template's batch_size (64), caused by the parameter: the parameter named
+        ("rl_config.n_steps", 1000, r"parameter 'config.rl_config.n_steps': batch_size: 64 "
+         r"does not divide the rollout of n_steps \* n_envs = 1000 steps"),
     ]:
         with pytest.raises(ParameterError, match=pattern):
             merge_and_validate(templates, {address: value}, check_load_path=False)

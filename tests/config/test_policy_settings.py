@@ -21,13 +21,6 @@ from learning.config.policy import NORMALIZE_ON, normalize_off
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def config_dir(tmp_path, monkeypatch):
-    shutil.copytree(REPO / "config", tmp_path / "config")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "config"
-
-
 def with_rl(config_dir: Path, change, file: str = "ppo_default.json") -> None:
     path = config_dir / file
     data = json.loads(path.read_text())

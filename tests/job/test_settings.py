@@ -34,6 +34,13 @@ def run_job(tmp_path, extra=None, **params):
      r"ball_launch_position_max:1: 9.0 lies outside world_boundaries; valid: a value in"),
     ({"config.pam_config.torque_per_bar_ago:0": 0.0},
      r"torque_per_bar_ago:0: 0.0 is out of range; valid: a value in \(0, inf\)"),
+    # stable-baselines3 asserted this in every learner (a crash, retried max_attempts times)
+    ({"config.rl_config.n_steps": 1}, r"parameter 'config.rl_config.n_steps': n_steps: "
+     r"n_steps \* n_envs = 1: PPO normalizes"),
+    # stable-baselines3 only warned in each learner's stderr.log
+    ({"config.rl_config.n_steps": 100}, r"parameter 'config.rl_config.batch_size': batch_size:"
+     r" 32 does not divide the rollout of n_steps \* n_envs = 100 steps.*valid: a factor of"
+     r" 100, e\.g\. 10, 20, 25, 50, 100 \(template .*ppo_default.json\)"),
 ])
 def test_config_error_fails_before_any_training(tmp_path, capsys, params, pattern):
     code, working_dir = run_job(tmp_path, params)
