@@ -16,6 +16,10 @@ job's LTTFS_LEARNER_MODULE hook): the same files as the real learner, a document
 learning curve of learning_rate, robot_position:0 and gamma, so the true final reward of
 every setting is known and hundreds of trials take minutes. ``--real`` runs a small sweep
 pair (random search, without and with pruning) on the real table-tennis task instead.
+``--cluster-utils-kill`` adds, per seed, random search with cluster_utils' own
+``kill_bad_jobs_early`` instead of the job's rule (run with ``python -m
+cluster_utils.hp_optimization`` directly, since the launcher refuses that setting): it
+prints how many jobs cluster_utils marked killed and how many of them trained on anyway.
 
 Figures, per variant (mean over seeds, +- standard error):
 - cost: timesteps trained by all jobs (what the real learner's CPU time is proportional
@@ -57,7 +61,10 @@ OPTIMIZERS = {"random": ("nevergrad", {"opt_alg": "randomsearch"}),
 METRIC = "mean_eval_reward"
 
 
-def sweep_config(name: str, optimizer: str, args, pruned: bool, results: Path) -> dict:
+KILL = "cluster_utils_kill"  # the variant with cluster_utils' kill_bad_jobs_early
+
+
+def sweep_config(name: str, optimizer: str, args, pruned, results: Path) -> dict:
     optimizer_str, settings = OPTIMIZERS[optimizer]
     fixed = {"config.config_templates": "hp_optim/config_templates_ppo.json",
              "config.rl_config.num_timesteps": args.timesteps,
@@ -68,11 +75,13 @@ def sweep_config(name: str, optimizer: str, args, pruned: bool, results: Path) -
     if args.real:
         fixed.update({"config.rl_config.n_steps": 256, "config.rl_config.batch_size": 64,
                       "config.rl_config.n_epochs": 2})
-    if pruned:
+    if pruned is True:
         fixed.update({"pruning.keep_fraction": args.keep_fraction,
                       "pruning.min_jobs": args.min_jobs})
     bounds = standin.BOUNDS
-    return {
+    killing = {"kill_bad_jobs_early": True,
+               "early_killing_params": {"target_rank": 3, "how_many_stds": 0}}
+    return {**(killing if pruned == KILL else {}),
         "optimization_procedure_name": name, "results_dir": str(results),
         "run_in_working_dir": True, "no_user_interaction": True, "generate_report": "never",
         "script_relative_path": "run_learning.py", "remove_jobs_dir": True,
@@ -97,13 +106,20 @@ def sweep_config(name: str, optimizer: str, args, pruned: bool, results: Path) -
 
 
 def one_sweep(config_file: Path, seed: int) -> int:
-    """In the sweep's own process: seed the optimizers' random numbers, run the launcher."""
+    """In the sweep's own process: seed the optimizers' random numbers, run the launcher
+    (or cluster_utils directly for the kill_bad_jobs_early variant)."""
     import random
 
     import numpy as np
 
     random.seed(seed)
     np.random.seed(seed)
+    if json.loads(config_file.read_text()).get("kill_bad_jobs_early"):
+        from cluster_utils.hp_optimization import main as cluster_utils_main
+
+        sys.argv = ["cluster_utils.hp_optimization", str(config_file)]
+        cluster_utils_main()
+        return 0
     from learning.sweep.launch import main
 
     return main([str(config_file), "--fresh"])
@@ -156,6 +172,10 @@ def summarize(root: Path, config: dict, sweep_cpu: float, wall: float, real: boo
            "learner_cpu": sum(r["final"]["learner_cpu_seconds"] for r in records.values()),
            "sweep_cpu": sweep_cpu, "wall": wall, "jobs": len(jobs),
            "stopped": int(jobs.get("stopped_early", pd.Series(dtype=float)).fillna(0).sum()),
+           # cluster_utils' kill: only the optimized metric recorded; did the job train on?
+           "killed": int(jobs["finished_runs"].isna().sum()),
+           "killed_trained_on": sum(1 for i in jobs[jobs["finished_runs"].isna()]["id"]
+                                    if records.get(i, {}).get("status") == "finished"),
            "best_metric": float(winner[METRIC]), "curve": curve}
     if not real:
         out["regret"] = standin.best_true_reward(total_steps) - true_final(winner, total_steps)
@@ -175,11 +195,14 @@ def mean_se(values: list[float]) -> str:
     return f"{statistics.mean(values):.4g} +- {statistics.stdev(values) / len(values) ** 0.5:.2g}"
 
 
+LABELS = {False: "", True: " + pruning", KILL: " + cu kill"}
+
+
 def report(results: dict, args) -> None:
     print(f"\n{'variant':<22} {'cost (timesteps)':>22} {'learner CPU s':>16} {'sweep CPU s':>14}"
           f" {'stopped':>8} {'best metric':>18}" + ("" if args.real else f" {'regret':>18}"))
     for (optimizer, pruned), runs in results.items():
-        line = (f"{optimizer + (' + pruning' if pruned else ''):<22}"
+        line = (f"{optimizer + LABELS[pruned]:<22}"
                 f" {mean_se([r['cost_steps'] for r in runs]):>22}"
                 f" {mean_se([r['learner_cpu'] for r in runs]):>16}"
                 f" {mean_se([r['sweep_cpu'] for r in runs]):>14}"
@@ -191,6 +214,10 @@ def report(results: dict, args) -> None:
     noise = (standin.SEED_SD ** 2 + standin.EVAL_SD ** 2 / args.episodes) ** 0.5 / args.runs ** 0.5
     print(f"\nnoise of one job's metric (sd of its mean over {args.runs} run(s)): "
           f"{noise:.3f}" if not args.real else "")
+    for runs in [results[key] for key in results if key[1] == KILL]:
+        print(f"cluster_utils' kill_bad_jobs_early: {sum(r['killed'] for r in runs)} job(s)"
+              f" marked killed, {sum(r['killed_trained_on'] for r in runs)} of them trained"
+              " all their iterations anyway")
     print("pruning, paired by seed (ratio of costs; change of regret or best metric):")
     for optimizer in args.optimizers:
         off, on = results.get((optimizer, False)), results.get((optimizer, True))
@@ -218,8 +245,8 @@ def plot(results: dict, path: Path) -> None:
         for j, r in enumerate(runs):
             xs = [c[0] for c in r["curve"] if c[1] is not None]
             ys = [c[1] for c in r["curve"] if c[1] is not None]
-            ax.step(xs, ys, where="post", color=f"C{i // 2}", ls="--" if pruned else "-",
-                    alpha=0.7, label=None if j else optimizer + (" + pruning" if pruned else ""))
+            ax.step(xs, ys, where="post", color=f"C{i // 2}", ls="-" if pruned is False else "--",
+                    alpha=0.7, label=None if j else optimizer + LABELS[pruned])
     ax.set_xlabel("timesteps trained by the sweep's jobs (cost)")
     ax.set_ylabel("true final reward of the best job so far")
     ax.legend(fontsize=7)
@@ -241,6 +268,8 @@ def parse_args(argv):
     parser.add_argument("--keep-fraction", type=float, default=0.5)
     parser.add_argument("--min-jobs", type=int, default=5)
     parser.add_argument("--optimizers", default="random,cem,twopointsde")
+    parser.add_argument("--cluster-utils-kill", action="store_true",
+                        help="also random search with cluster_utils' kill_bad_jobs_early")
     parser.add_argument("--quick", action="store_true",
                         help="1 seed, 12 samples, 3 iterations: shows that it works")
     parser.add_argument("--real", action="store_true",
@@ -272,17 +301,22 @@ def main(argv=None) -> int:
     started = time.time()
     results: dict = {}
     for seed in range(args.seeds):
-        for optimizer in args.optimizers:
-            for pruned in (False, True):
-                name = f"{optimizer}{'_pruned' if pruned else ''}_seed{seed}"
-                config = sweep_config(name, optimizer, args, pruned, args.work / "results")
-                result = run_sweep(config, seed, args.work, args.real)
-                results.setdefault((optimizer, pruned), []).append(result)
-                print(f"{name}: {result['jobs']} jobs ({result['stopped']} stopped early),"
-                      f" {result['cost_steps']} timesteps, best {METRIC}"
-                      f" {result['best_metric']:.4f}"
-                      + (f", regret {result['regret']:.4f}" if not args.real else "")
-                      + f", {result['wall']:.0f} s", flush=True)
+        variants = [(optimizer, pruned) for optimizer in args.optimizers
+                    for pruned in (False, True)]
+        if args.cluster_utils_kill:
+            variants.append(("random", KILL))
+        for optimizer, pruned in variants:
+            suffix = {False: "", True: "_pruned", KILL: "_cukill"}[pruned]
+            name = f"{optimizer}{suffix}_seed{seed}"
+            config = sweep_config(name, optimizer, args, pruned, args.work / "results")
+            result = run_sweep(config, seed, args.work, args.real)
+            results.setdefault((optimizer, pruned), []).append(result)
+            print(f"{name}: {result['jobs']} jobs ({result['stopped']} stopped early,"
+                  f" {result['killed']} killed by cluster_utils),"
+                  f" {result['cost_steps']} timesteps, best {METRIC}"
+                  f" {result['best_metric']:.4f}"
+                  + (f", regret {result['regret']:.4f}" if not args.real else "")
+                  + f", {result['wall']:.0f} s", flush=True)
     report(results, args)
     if not args.real:
         plot(results, OUTPUT / "search_efficiency.png")
