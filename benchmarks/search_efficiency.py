@@ -287,6 +287,7 @@ def parse_args(argv):
         args.timesteps, args.episodes, args.intermediate_episodes = 4096, 10, 5
         args.min_jobs = min(args.min_jobs, 3)
     args.optimizers = args.optimizers.split(",")
+    args.work = args.work.resolve()  # cluster_utils puts a relative results_dir under ~
     return args
 
 

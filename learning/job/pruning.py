@@ -68,7 +68,7 @@ RUNNING, FINISHED_RECORD, STOPPED = "running", "finished", "stopped_early"
 class PruningOptions:
     """The job settings ``pruning.*`` and ``intermediate_evaluation_episodes``."""
 
-    keep_fraction: float | None = None  #: None: never stop early
+    keep_fraction: float | None = None  #: None (left out): never stop early
     metric: str = "mean_eval_reward"  #: must be the sweep's metric_to_optimize
     minimize: bool = False  #: must be the sweep's minimize
     min_jobs: int = 5  #: other jobs needed at an iteration before any stop
@@ -115,7 +115,7 @@ def read_pruning(settings: dict[str, Any], training_iterations: int) -> PruningO
     if options.enabled and training_iterations < 2:
         raise JobConfigError("setting pruning.keep_fraction: a job can only be stopped between"
                              " training iterations; set training_iterations >= 2 (or"
-                             " pruning.keep_fraction null)")
+                             " leave pruning.keep_fraction out)")
     return options
 
 

@@ -109,8 +109,7 @@ def split_settings(sweep: Sweep, winners: list[tuple], views, seeds: int) -> tup
     used_seeds = {s for view in views for s in view.run_seeds if isinstance(s, int)}
     fixed["learning_runs_per_job"] = seeds
     fixed[SEED_KEY] = fresh_seed(used_seeds, seeds)
-    if fixed.get("pruning.keep_fraction") is not None:
-        fixed["pruning.keep_fraction"] = None  # a confirmation trains every setting fully
+    fixed.pop("pruning.keep_fraction", None)  # a confirmation trains every setting fully
     if not varying:  # one winner, nothing optimized: vary the run count to have a grid
         varying = ["learning_runs_per_job"]
         fixed.pop("learning_runs_per_job")

@@ -37,7 +37,10 @@ def pruning_problems(sweep: SweepFile) -> list[str]:
             ' "pruning.keep_fraction" in fixed_params (README "Pruning")')))
     if sweep.kind != HP_OPTIMIZATION:
         return problems
-    pruning = job_settings({}, sweep.fixed()).get("pruning")
+    try:
+        pruning = job_settings({}, sweep.fixed()).get("pruning")
+    except (ValueError, TypeError):
+        return problems  # the check of the fixed params' names and types reports it
     if not isinstance(pruning, dict) or pruning.get("keep_fraction") is None:
         return problems
     setting = params["optimization_setting"]

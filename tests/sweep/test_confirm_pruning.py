@@ -13,5 +13,5 @@ def test_confirmation_turns_pruning_off():
     views = [SimpleNamespace(run_seeds=[1, 2])]
     varying, fixed = split_settings(sweep, winners, views, seeds=3)
     assert varying == ["config.rl_config.learning_rate"]
-    assert fixed["pruning.keep_fraction"] is None and fixed["pruning.min_jobs"] == 5
+    assert "pruning.keep_fraction" not in fixed and fixed["pruning.min_jobs"] == 5
     assert fixed["learning_runs_per_job"] == 3
