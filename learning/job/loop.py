@@ -17,15 +17,21 @@ at once (a retry while another run trains) until all runs are done.
 SIGTERM/SIGUSR1 reach every running learner, which saves; the job starts nothing more
 and exits for resume once all of them ended. A run that fails ``max_attempts`` times (or
 a learner's config error) fails the job: the other learners are asked to save and exit
-(SIGTERM), then the job raises. Only the main thread changes the restart state, and
-every change is written atomically (learning.job.state).
+(SIGTERM), then the job raises. A learner killed, crashed or stopped is retried from the
+newest complete model it saved (its checkpoints, learning.job.resume). A write that
+fails, the job's or a learner's (a full disk, a read-only one), stops the job the same
+way but leaves its state running, so the same command continues once the disk is usable
+(learning.job.disk). Only the main thread changes the restart state, and every change is
+written atomically (learning.job.state).
 
 Files in the working directory: ``settings.json`` (cluster_utils), ``job_state.json``
 (restart state, :mod:`learning.job.state`), ``job.log``, ``metrics.csv`` and
 ``param_choice.csv`` (cluster_utils, when finished) and one run folder per learner
 attempt, ``run_<run>.<iteration>-<attempt>`` (learning.contract), with ``config/`` (the
 merged configs the learner read), ``command.txt``, ``stdout.log``, ``stderr.log``,
-``model.zip`` and ``logs/`` (progress.csv, evaluation.json, run_info.json, configs/).
+``model.zip`` and ``logs/`` (progress.csv, evaluation.json, run_info.json, configs/);
+``job.lock`` (held while a job process runs, learning.job.lock) and
+``.job_state.reserve`` (learning.job.disk).
 """
 
 from __future__ import annotations
@@ -47,13 +53,22 @@ from learning.contract import (
     OUTCOME_CONFIG_ERROR,
     OUTCOME_DIVERGED,
     OUTCOME_FAILED,
-    OUTCOME_INTERRUPTED,
+    OUTCOME_NO_SPACE,
     OUTCOME_OK,
+    OUTCOME_WRITE_FAILED,
     RUN_CONFIG_DIR,
     STATE_FILE,
 )
 from learning.job import metrics as job_metrics
 from learning.job.attempts import cpus_per_learner, new_attempt, torch_threads
+from learning.job.disk import (
+    JobLog,
+    JobWriteFailed,
+    SpaceReserve,
+    failed_write,
+    job_write_failed,
+    write_stop,
+)
 from learning.job.learner import (
     CpuReservation,
     LearnerExit,
@@ -63,6 +78,7 @@ from learning.job.learner import (
 )
 from learning.job.outcomes import Outcome, classify, classify_files
 from learning.job.pool import LearnerPool, RunningLearner
+from learning.job.resume import continue_from_attempt
 from learning.job.settings import (
     JobConfigError,
     JobFailed,
@@ -84,19 +100,6 @@ from learning.job.state import (
 )
 
 
-class JobLog:
-    """Appends timestamped lines to working_dir/job.log and echoes them to stdout."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __call__(self, message: str) -> None:
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} [pid {os.getpid()}] {message}"
-        print(line, flush=True)
-        with open(self.path, "a") as f:
-            f.write(line + "\n")
-
-
 class Job:
     def __init__(
         self, settings: dict[str, Any], process_started: float, main_started: float
@@ -105,8 +108,14 @@ class Job:
         self.options = read_options(settings)
         self.configs = merged_configs(settings, validate=False)
         self.working_dir = Path(settings["working_dir"]).resolve()
-        self.working_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.working_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise job_write_failed(e, self.working_dir) from e
         self.log = JobLog(self.working_dir / JOB_LOG_FILE)
+        self.reserve = SpaceReserve(self.working_dir)
+        self.halt: JobWriteFailed | None = None  #: why the job stops without failing
+        self._state_unwritable = False  #: a write of the state failed: no more writes
         self.connected = bool(submission_state.connection_active)
         self.forwarder = SignalForwarder()
         self.pool = LearnerPool(self.forwarder)
@@ -119,12 +128,25 @@ class Job:
         self.segment = Segment(pid=os.getpid(), host=socket.gethostname(),
                                started=process_started, main_started=main_started)
         self.state.segments.append(self.segment)
-        self.save()
+        self.reserve.create()
+        if not self.save():
+            raise self.halt
 
     # ----------------------------------------------------------------- state
 
-    def save(self) -> None:
-        save_state(self.working_dir, self.state)
+    def save(self) -> bool:
+        """Write the restart state; False if it cannot be written (the job then stops, and
+        writes it no more: the file keeps the last complete state, from which the same
+        command continues)."""
+        if self._state_unwritable:
+            return False
+        try:
+            self.reserve.write(lambda: save_state(self.working_dir, self.state))
+        except OSError as e:
+            self._state_unwritable = True
+            self._halt(job_write_failed(e, self.working_dir / STATE_FILE))
+            return False
+        return True
 
     def _load_or_create_state(self) -> JobState:
         digest = params_digest(self.settings)
@@ -216,7 +238,8 @@ class Job:
             self._settle_next()
 
     def _may_start(self) -> bool:
-        return (self.state.status != FAILED and self.forwarder.received is None
+        return (self.state.status != FAILED and self.halt is None
+                and self.forwarder.received is None
                 and not (self.connected and self.round_started))
 
     def _start_learners(self) -> None:
@@ -235,6 +258,9 @@ class Job:
             if self.segment.outcome is None:
                 self._end_segment("failed")
             raise self.failure or JobFailed(self.state.message)
+        if self.halt is not None:
+            self._end_segment(self.halt.outcome)
+            raise self.halt
         if all(run.status == FINISHED for run in self.state.runs):
             return self._finish()
         if self.forwarder.received is not None:
@@ -261,6 +287,12 @@ class Job:
     def _finish(self) -> int:
         scores = [run.score for run in self.state.runs]
         metrics = job_metrics.job_metrics(scores, self.state.failed_attempts())
+        unscored = job_metrics.unscored_runs(self.state.runs)
+        if unscored or not job_metrics.all_finite(metrics):
+            self._fail(f"no result to report (a job never reports NaN metrics): the runs of"
+                       f" {self.working_dir} finished, but {'; '.join(unscored)}. Check those"
+                       f" files, or move {STATE_FILE} away to train the job again")
+            return self._end_round()
         self.state.status = FINISHED
         self.state.metrics = metrics
         self._end_segment("finished")
@@ -271,7 +303,7 @@ class Job:
     def _fail(self, message: str, config_error: bool = False) -> None:
         """The job fails: record why, ask the other learners to save and exit; the loop
         raises once they have ended."""
-        if self.failure is not None:
+        if self.failure is not None or self.halt is not None:
             self.log(f"also: {message}")
             return
         self.state.status = FAILED
@@ -282,16 +314,44 @@ class Job:
             self.log(f"stopping the other learners: {', '.join(self.running)}")
             self.pool.terminate_all()
 
+    def _halt(self, error: JobWriteFailed) -> None:
+        """A write failed (the job's or a learner's): start nothing more, ask the running
+        learners to save and exit; the loop raises ``error`` once they have ended. Not a
+        failure of the job: its state stays running."""
+        if self.failure is not None or self.halt is not None:
+            self.log(f"also: {error}")
+            return
+        self.halt = error
+        self.log(f"STOPPING: {error}")
+        if self.pool:
+            self.log(f"stopping the other learners: {', '.join(self.running)}")
+            self.pool.terminate_all()
+
     # ----------------------------------------------------------------- learners
 
     def _start_attempt(self, run: RunState, cpus: frozenset[int]) -> None:
-        attempt, entry, run_dir = new_attempt(self.configs.roles, self.working_dir, run, cpus)
+        try:
+            attempt, entry, run_dir = new_attempt(self.configs.roles, self.working_dir, run,
+                                                  cpus)
+        except JobConfigError as e:  # a template changed between two chunks of the job
+            self._fail(str(e), config_error=True)
+            return
+        except OSError as e:
+            self._halt(job_write_failed(e, self.working_dir))
+            return
         self.state.in_flight.append(entry)
-        self.save()
+        if not self.save():
+            return
         self.log(f"{attempt.dir}: learner starts on CPU(s) {attempt.cpus}"
                  f" ({attempt.num_timesteps} timesteps, load_path {attempt.load_path!r})")
-        learner = self.pool.start(attempt.dir, run_dir, f"{RUN_CONFIG_DIR}/config.json",
-                                  cpus, torch_threads(self.configs.roles))
+        try:
+            learner = self.pool.start(attempt.dir, run_dir, f"{RUN_CONFIG_DIR}/config.json",
+                                      cpus, torch_threads(self.configs.roles))
+        except OSError as e:  # command.txt, stdout.log, stderr.log
+            if not e.filename or Path(e.filename).parent != run_dir:
+                raise
+            self._apply(run, attempt, Outcome(*failed_write(e, run_dir), None))
+            return
         entry.pid = learner.process.pid
         self.running[attempt.dir] = (run, attempt)
         if self._busy_since is None:
@@ -307,7 +367,8 @@ class Job:
             self.segment.learner_seconds += result.ended - self._busy_since
             self._busy_since = None
         self._record_exit(attempt, learner, result)
-        stopping = self.forwarder.received is not None or self.state.status == FAILED
+        stopping = (self.forwarder.received is not None or self.state.status == FAILED
+                    or self.halt is not None)
         self._apply(run, attempt, classify(self.working_dir / attempt.dir, result, stopping))
 
     @staticmethod
@@ -325,34 +386,55 @@ class Job:
                 stop_orphan(entry.pid)
             outcome = classify_files(self.working_dir / attempt.dir)
             if outcome.kind == OUTCOME_FAILED:
-                outcome = Outcome(OUTCOME_FAILED, "lost: the job ended while this attempt ran (job"
-                                  " killed or node lost); " + outcome.message, None)
+                outcome = Outcome(OUTCOME_FAILED, f"lost: {self._previous_job_end()} while this"
+                                  " attempt ran; " + outcome.message, None)
             self.log(f"{attempt.dir}: settling the attempt left by the previous job: {outcome}")
-            self._apply(run, attempt, outcome)
+            self._apply(run, attempt, outcome, settling=True)
+
+    def _previous_job_end(self) -> str:
+        """How the previous process of this job ended, as far as its state tells."""
+        previous = self.state.segments[-2] if len(self.state.segments) > 1 else None
+        if previous is not None and previous.outcome in (OUTCOME_NO_SPACE, OUTCOME_WRITE_FAILED):
+            return f"the job stopped ({previous.outcome}: its disk could not be written)"
+        return "the job ended (job killed or node lost)"
 
     # ----------------------------------------------------------------- outcomes
 
-    def _apply(self, run: RunState, attempt: Attempt, outcome: Outcome) -> None:
+    def _apply(self, run: RunState, attempt: Attempt, outcome: Outcome,
+               settling: bool = False) -> None:
+        """Record how ``attempt`` ended and what the run does next. ``settling``: the
+        attempt of an earlier job process (a write failure then does not stop this one)."""
         attempt.outcome, attempt.message, attempt.timesteps = outcome
         self.state.in_flight = [e for e in self.state.in_flight if e.dir != attempt.dir]
         self.log(f"{attempt.dir}: {outcome.kind}"
                  + (f": {outcome.message}" if outcome.message else ""))
         if outcome.kind == OUTCOME_OK:
             self._iteration_done(run, attempt)
-        elif outcome.kind == OUTCOME_INTERRUPTED:
-            run.status = PENDING
-            if outcome.timesteps is not None:  # the learner saved its model: continue from it
-                attempt.model_saved = True
-                run.resume_model = f"{attempt.dir}/{MODEL_FILE}"
-                run.resume_timesteps = outcome.timesteps
         elif outcome.kind == OUTCOME_CONFIG_ERROR:
             self._fail(f"config error in {self.working_dir / attempt.dir}: {outcome.message}",
                        config_error=True)
-        else:  # failed or diverged
+        elif outcome.kind == OUTCOME_DIVERGED:  # its checkpoints may hold the divergence
             self._attempt_failed(run)
+        else:  # interrupted, failed, no_space, write_failed: continue from its last save
+            self._continue_from(run, attempt)
+            if outcome.kind == OUTCOME_FAILED:
+                self._attempt_failed(run)
+            elif outcome.kind in (OUTCOME_NO_SPACE, OUTCOME_WRITE_FAILED) and not settling:
+                self._halt(write_stop(outcome.kind, outcome.message,
+                                      self.working_dir / attempt.dir))
         self.save()
         if self.state.status != FAILED:
             self._announce(run)
+
+    def _continue_from(self, run: RunState, attempt: Attempt) -> None:
+        """The run waits for its next attempt, which continues from the newest complete
+        model this attempt saved (a checkpoint, or its save on a stop signal) if that has
+        more timesteps than the run's resume model."""
+        run.status = PENDING
+        steps = continue_from_attempt(self.working_dir, run, attempt)
+        if steps is not None:
+            self.log(f"{attempt.dir}: the next attempt continues from its model at {steps}"
+                     " timesteps")
 
     def _iteration_done(self, run: RunState, attempt: Attempt) -> None:
         model = f"{attempt.dir}/{MODEL_FILE}"

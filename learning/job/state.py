@@ -48,8 +48,10 @@ class Attempt:
     exit_code: int | None = None  #: None when killed by a signal
     signal: int | None = None  #: the signal that killed it
     outcome: str | None = None  #: one of contract.OUTCOMES; None while it runs
-    model_saved: bool = False  #: an interrupted attempt left a model to continue from
-    timesteps: int | None = None  #: the model's timesteps at its end (ok/interrupted)
+    #: it left a model the run continues from (saved on a stop signal, or a checkpoint of
+    #: an attempt that was killed, crashed or could not write)
+    model_saved: bool = False
+    timesteps: int | None = None  #: timesteps of the model it left (if model_saved, or ok)
     message: str = ""
     cpus: list[int] | None = None  #: the CPUs the job ran it on
 
@@ -111,7 +113,8 @@ class Segment:
     learner_seconds: float = 0.0  #: wall seconds with at least one learner running
     learners: int = 0  #: learners started
     ended: float | None = None
-    outcome: str | None = None  #: resume | finished | failed
+    #: resume | finished | failed | no_space | write_failed (stopped: a disk not writable)
+    outcome: str | None = None
     cpus: list[int] | None = None  #: CPUs reserved with local_cpu_pinning
     learner_cpus: list[list[int]] | None = None  #: CPU set of each concurrent learner
 
