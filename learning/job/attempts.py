@@ -70,3 +70,20 @@ def new_attempt(roles: dict[str, dict[str, Any]], working_dir: Path, run: RunSta
     run.attempts.append(attempt)
     run.status = RUNNING
     return attempt, InFlight(run=run.run, dir=name, host=socket.gethostname()), run_dir
+
+
+def remove_temporary_files(run_dir: Path) -> list[str]:
+    """Delete the temporary files a learner left in its folder when it was killed while it
+    saved (``.model.<pid>.tmp.zip``, ``.model_replay_buffer.<pid>.tmp.pkl``: a replay
+    buffer's can be large; ``.<file>.<pid>.<hex>.tmp`` of atomic writes). Only once its
+    process has ended: nothing else writes there. Returns their names."""
+    removed = []
+    for path in run_dir.rglob(".*"):
+        if path.is_file() and (path.name.endswith(".tmp") or ".tmp." in path.name):
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            removed.append(str(path.relative_to(run_dir)))
+    return removed
+

@@ -60,7 +60,12 @@ from learning.contract import (
     STATE_FILE,
 )
 from learning.job import metrics as job_metrics
-from learning.job.attempts import cpus_per_learner, new_attempt, torch_threads
+from learning.job.attempts import (
+    cpus_per_learner,
+    new_attempt,
+    remove_temporary_files,
+    torch_threads,
+)
 from learning.job.disk import (
     JobLog,
     JobWriteFailed,
@@ -408,6 +413,9 @@ class Job:
         self.state.in_flight = [e for e in self.state.in_flight if e.dir != attempt.dir]
         self.log(f"{attempt.dir}: {outcome.kind}"
                  + (f": {outcome.message}" if outcome.message else ""))
+        removed = remove_temporary_files(self.working_dir / attempt.dir)
+        if removed:
+            self.log(f"{attempt.dir}: removed the temporary files of its last save: {removed}")
         if outcome.kind == OUTCOME_OK:
             self._iteration_done(run, attempt)
         elif outcome.kind == OUTCOME_CONFIG_ERROR:

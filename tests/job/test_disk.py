@@ -98,3 +98,20 @@ def test_a_second_lock_on_a_working_dir_names_the_holder(tmp_path):
     first.release()
     with WorkingDirLock(tmp_path) as warning:  # free again
         assert warning is None
+
+
+def test_temporary_files_of_a_killed_learner_are_removed(tmp_path):
+    """A learner SIGKILLed while it saved leaves its temporary files (a replay buffer's can
+    be large); the job removes them once the learner has ended, and nothing else."""
+    from learning.job.attempts import remove_temporary_files
+
+    (tmp_path / "logs" / "configs").mkdir(parents=True)
+    temporary = [".model.123.tmp.zip", ".model_replay_buffer.123.tmp.pkl",
+                 "logs/.run_info.json.123.0a1b2c3d.tmp", "logs/configs/.x.json.1.ff.tmp"]
+    kept = ["model.zip", "model_replay_buffer.pkl", "logs/run_info.json", ".hidden",
+            "logs/tmp.csv"]
+    for name in temporary + kept:
+        (tmp_path / name).write_text("x")
+    assert sorted(remove_temporary_files(tmp_path)) == sorted(temporary)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) \
+        == sorted(kept)
