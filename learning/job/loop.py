@@ -101,6 +101,7 @@ from learning.job.state import (
     Segment,
     StateError,
     load_state,
+    remove_stale_temporary_files,
     save_state,
 )
 
@@ -155,6 +156,7 @@ class Job:
 
     def _load_or_create_state(self) -> JobState:
         digest = params_digest(self.settings)
+        remove_stale_temporary_files(self.working_dir)
         try:
             state = load_state(self.working_dir)
         except StateError as e:
@@ -301,8 +303,13 @@ class Job:
         self.state.status = FINISHED
         self.state.metrics = metrics
         self._end_segment("finished")
+        if self.halt is not None:  # the state could not record it: report it next time
+            raise self.halt
         self.log(f"finished: {metrics}")
-        client.finalize_job(dict(metrics), self.settings)
+        try:  # metrics.csv, param_choice.csv (atomic: learning.job.disk), then the server
+            client.finalize_job(dict(metrics), self.settings)
+        except OSError as e:  # a job run again reports its finished state's metrics
+            raise job_write_failed(e, self.working_dir) from e
         return 0
 
     def _fail(self, message: str, config_error: bool = False) -> None:

@@ -158,12 +158,19 @@ HINT = (
 )
 
 
+def remove_stale_temporary_files(working_dir: Path) -> None:
+    """Delete the temporary files of state writes cut off before their rename (a killed
+    job). Only the job holding the working dir's lock may: another process's temporary
+    file may be about to replace the state."""
+    for stale in Path(working_dir).glob(f".{STATE_FILE}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
 def load_state(working_dir: Path) -> JobState | None:
-    """The saved state, None if there is none; StateError if it is unusable."""
+    """The saved state, None if there is none; StateError if it is unusable. Reads only
+    (the sweep and a second copy of a job read the states of running jobs)."""
     working_dir = Path(working_dir)
     path = working_dir / STATE_FILE
-    for stale in working_dir.glob(f".{STATE_FILE}.*.tmp"):
-        stale.unlink(missing_ok=True)  # a write interrupted before os.replace
     if not path.exists():
         return None
     try:
