@@ -50,6 +50,7 @@ bench: setup
 	$(PY) benchmarks/throughput.py
 	$(PY) benchmarks/sweep_efficiency.py
 	$(PY) benchmarks/learning_curve.py
+	$(PY) benchmarks/faults.py
 
 clean:
 	rm -rf $(VENV) results runs benchmarks/output
