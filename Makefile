@@ -51,6 +51,7 @@ bench: setup
 	$(PY) benchmarks/sweep_efficiency.py
 	$(PY) benchmarks/search_efficiency.py
 	$(PY) benchmarks/learning_curve.py
+	$(PY) benchmarks/faults.py
 
 clean:
 	rm -rf $(VENV) results runs benchmarks/output

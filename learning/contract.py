@@ -9,6 +9,7 @@ heavy, so every wing, on a compute node or a login node, can import it.
 
 from __future__ import annotations
 
+import errno
 import re
 from pathlib import Path
 from typing import NamedTuple
@@ -51,6 +52,8 @@ EXIT_WRITE_FAILED = 73
 EXIT_NO_SPACE = 74
 #: stopped by SIGTERM/SIGUSR1 with the model saved: continue from it (EX_TEMPFAIL).
 EXIT_INTERRUPTED = 75
+#: errno values that mean "no space left" (EXIT_NO_SPACE): the disk, or the user's quota
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 # --------------------------------------------------------------------------- a learner's files
 #: in the learner's rl_config.log_path
@@ -91,6 +94,8 @@ METRICS_FILE = "metrics.csv"  # cluster_utils' finalize_job
 PARAM_CHOICE_FILE = "param_choice.csv"  # cluster_utils' finalize_job
 STATE_FILE = "job_state.json"  # the job's restart state (learning.job.state)
 JOB_LOG_FILE = "job.log"
+#: flock'ed by the job process while it runs (learning.job.lock): one copy per working dir
+JOB_LOCK_FILE = "job.lock"
 #: in every run folder: the merged configs, the learner's command and output
 RUN_CONFIG_DIR = "config"
 COMMAND_FILE = "command.txt"
@@ -107,10 +112,15 @@ OUTCOME_INTERRUPTED = "interrupted"  # stopped by a signal; model saved if "mode
 OUTCOME_CONFIG_ERROR = "config_error"  # exit code 2: the job fails at once
 OUTCOME_DIVERGED = "diverged"  # NaN: a failed attempt
 OUTCOME_FAILED = "failed"  # crashed, killed, or left incomplete files: a failed attempt
+#: the learner could not write (exit codes 74, 73): the job stops, not a failed attempt
+OUTCOME_NO_SPACE = "no_space"  # no space left on the device (or quota)
+OUTCOME_WRITE_FAILED = "write_failed"  # read-only file system, permission denied, I/O error
 OUTCOMES = (OUTCOME_OK, OUTCOME_INTERRUPTED, OUTCOME_CONFIG_ERROR, OUTCOME_DIVERGED,
-            OUTCOME_FAILED)
-#: attempts whose logs and models are not part of their run's result
-FAILED_OUTCOMES = (OUTCOME_FAILED, OUTCOME_DIVERGED, OUTCOME_CONFIG_ERROR)
+            OUTCOME_FAILED, OUTCOME_NO_SPACE, OUTCOME_WRITE_FAILED)
+#: attempts whose logs are not part of their run's result (unless the run continued from a
+#: checkpoint the attempt saved: its "model_saved")
+FAILED_OUTCOMES = (OUTCOME_FAILED, OUTCOME_DIVERGED, OUTCOME_CONFIG_ERROR, OUTCOME_NO_SPACE,
+                   OUTCOME_WRITE_FAILED)
 
 # --------------------------------------------------------------------------- run folders
 _RUN_DIR = re.compile(r"^run_(\d+)\.(\d+)-(\d+)$")

@@ -14,7 +14,7 @@ rl_config          stable-baselines3 constructor arguments of PPO / SAC (their o
                    save_path, load_path, policy_kwargs and normalize; optional
                    n_envs, vec_env
 rl_common_config   algorithm, random_seed, log_episodes, evaluation_episodes,
-                   evaluation_target_radius; optional torch_threads
+                   evaluation_target_radius; optional torch_threads, checkpoint_interval
 =================  ===============================================================
 
 The keys and JSON types of reward_config, hysr_config and pam_config are those of the

@@ -52,9 +52,10 @@ RL_COMMON_SCHEMA = {
     "evaluation_episodes": "an integer >= 1",
     "evaluation_target_radius": "a number > 0 (metres)",
     "torch_threads": "an integer >= 1 (optional, default 1)",
+    "checkpoint_interval": "an integer >= 0 (optional, default 50000; 0: no checkpoints)",
 }
 # Optional rl_common_config keys and the defaults validation fills.
-RL_COMMON_DEFAULTS = {"torch_threads": 1}
+RL_COMMON_DEFAULTS = {"torch_threads": 1, "checkpoint_interval": 50_000}
 
 
 def _check_count(data: dict[str, Any], file: Path, key: str) -> None:
@@ -72,6 +73,11 @@ def validate_rl_common(data: dict[str, Any], file: Path) -> dict[str, Any]:
         data.setdefault(key, default)
     check_keys(data, RL_COMMON_SCHEMA, file, "")
     _check_count(data, file, "torch_threads")
+    interval = data["checkpoint_interval"]
+    if not isinstance(interval, int) or isinstance(interval, bool):
+        raise ConfigError(file, "checkpoint_interval", f"is a {json_kind(interval)}"
+                          f" ({interval!r})", RL_COMMON_SCHEMA["checkpoint_interval"])
+    check_range(interval, file, "checkpoint_interval", low=0)
     if data["algorithm"] not in ALGORITHMS:
         raise ConfigError(
             file, "algorithm", f"is {data['algorithm']!r}", RL_COMMON_SCHEMA["algorithm"]
@@ -181,7 +187,6 @@ RL_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "verbose": (0, 2, False, False),
     "num_layers": (1, None, False, False),
     "num_hidden": (1, None, False, False),
-    "num_timesteps": (1, None, False, False),
     "n_envs": (1, None, False, False),
 }
 
@@ -284,6 +289,10 @@ def _check_rl_specials(
     if not data["save_path"].endswith(".zip"):
         raise ConfigError(file, "save_path", f"is {data['save_path']!r}", "a path ending in .zip")
     load_path = data["load_path"]
+    if data["num_timesteps"] < (0 if load_path else 1):
+        raise ConfigError(file, "num_timesteps", f"{data['num_timesteps']!r} is out of range",
+                          "an integer >= 1 (0 only with a load_path: evaluate that model"
+                          " without training it)")
     if load_path and not load_path.endswith(".zip"):
         raise ConfigError(file, "load_path", f"is {load_path!r}", '"" or a path ending in .zip')
     if load_path and check_load_path and not Path(load_path).is_file():

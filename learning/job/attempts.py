@@ -16,6 +16,7 @@ from typing import Any
 from learning.atomic_io import atomic_write_json
 from learning.config import RL_COMMON_DEFAULTS, RL_VEC_ENV_DEFAULTS
 from learning.contract import MODEL_FILE, ROLES, RUN_CONFIG_DIR, run_dir_name
+from learning.job.resume import timesteps_to_train
 from learning.job.state import RUNNING, Attempt, InFlight, RunState
 
 
@@ -31,16 +32,6 @@ def cpus_per_learner(roles: dict[str, dict[str, Any]]) -> int:
     n_envs = rl.get("n_envs", RL_VEC_ENV_DEFAULTS["n_envs"])
     subproc = rl.get("vec_env", RL_VEC_ENV_DEFAULTS["vec_env"]) == "subproc"
     return max(torch_threads(roles), n_envs if subproc else 1)
-
-
-def timesteps_to_train(run: RunState, per_iteration: int) -> int:
-    """Timesteps left in the run's current iteration (its target set at its start)."""
-    if run.iteration_target_timesteps is None:
-        run.iteration_start_timesteps = run.resume_timesteps
-        run.iteration_target_timesteps = run.resume_timesteps + per_iteration
-    # A model interrupted during its evaluation is fully trained: one more step
-    # (one rollout for PPO) then evaluates it.
-    return max(run.iteration_target_timesteps - run.resume_timesteps, 1)
 
 
 def write_run_configs(roles: dict[str, dict[str, Any]], working_dir: Path, run: RunState,
@@ -65,9 +56,9 @@ def new_attempt(roles: dict[str, dict[str, Any]], working_dir: Path, run: RunSta
                 cpus: frozenset[int] | None) -> tuple[Attempt, InFlight, Path]:
     """The run's next attempt, its folder made afresh and its configs written; the run
     is marked running (the caller records both in the restart state)."""
+    remaining = timesteps_to_train(run, roles["rl_config"]["num_timesteps"])
     iteration, number = run.iteration, run.next_attempt
     run.next_attempt += 1
-    remaining = timesteps_to_train(run, roles["rl_config"]["num_timesteps"])
     name = run_dir_name(run.run, iteration, number)
     run_dir = working_dir / name
     if run_dir.exists():  # left by a job killed before it recorded the attempt
@@ -79,3 +70,20 @@ def new_attempt(roles: dict[str, dict[str, Any]], working_dir: Path, run: RunSta
     run.attempts.append(attempt)
     run.status = RUNNING
     return attempt, InFlight(run=run.run, dir=name, host=socket.gethostname()), run_dir
+
+
+def remove_temporary_files(run_dir: Path) -> list[str]:
+    """Delete the temporary files a learner left in its folder when it was killed while it
+    saved (``.model.<pid>.tmp.zip``, ``.model_replay_buffer.<pid>.tmp.pkl``: a replay
+    buffer's can be large; ``.<file>.<pid>.<hex>.tmp`` of atomic writes). Only once its
+    process has ended: nothing else writes there. Returns their names."""
+    removed = []
+    for path in run_dir.rglob(".*"):
+        if path.is_file() and (path.name.endswith(".tmp") or ".tmp." in path.name):
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            removed.append(str(path.relative_to(run_dir)))
+    return removed
+

@@ -8,20 +8,26 @@ settings and learning.job.loop for what the job does.
 Exit codes: 0 finished (metrics reported with ``finalize_job``); 3 resume (standalone:
 interrupted by a signal, run the same command again to continue). Standalone, a config
 error prints one line ``config error: ...`` and exits 2 (like ``python -m learning``),
-any other failure prints ``job failed: ...`` and exits 1. Under cluster_utils a failure
-is raised, so that cluster_utils' exception hook sends it to the server, which shows it
-among the failed jobs (exit code 1).
+a disk that cannot be written (the job's or a learner's) ``job failed: no space left on
+device: PATH; free space and run the same command again to continue`` and exits 74 (73
+for a read-only disk or a permission), any other failure (a second copy of the job in
+the same working directory included) prints ``job failed: ...`` and exits 1. Under
+cluster_utils a failure is raised, so that cluster_utils' exception hook sends it to the
+server, which shows it among the failed jobs (exit code 1).
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from cluster_utils import client
 from cluster_utils.client import submission_state
 
 from learning.contract import EXIT_CONFIG
+from learning.job.disk import JobWriteFailed, job_write_failed, write_cluster_utils_files_atomically
+from learning.job.lock import WorkingDirLock
 from learning.job.loop import Job
 from learning.job.settings import (
     JobConfigError,
@@ -42,10 +48,19 @@ def run(argv: list[str], process_started: float, main_started: float) -> int:
     if forced_dir is not None:
         argv = with_working_dir(argv, forced_dir)
         print(f"running the job in {forced_dir}", flush=True)
-    settings = client.initialize_job(argv, verbose=False)
+    write_cluster_utils_files_atomically()
+    try:
+        settings = client.initialize_job(argv, verbose=False)  # writes settings.json
+    except OSError as e:  # creating the working dir, writing settings.json
+        if e.filename is None:
+            raise
+        raise job_write_failed(e, e.filename) from e
     if "working_dir" not in settings:
         raise JobConfigError("the settings have no working_dir")
-    return Job(settings, process_started, main_started).run()
+    with WorkingDirLock(Path(settings["working_dir"])) as warning:
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
+        return Job(settings, process_started, main_started).run()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,5 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         if submission_state.connection_active:
             raise  # cluster_utils' excepthook reports it to the server
         config_error = isinstance(e, JobConfigError)
-        print(f"{'config error' if config_error else 'job failed'}: {e}", file=sys.stderr)
+        try:
+            print(f"{'config error' if config_error else 'job failed'}: {e}", file=sys.stderr)
+        except OSError:
+            pass  # stderr on the full disk: the exit code tells
+        if isinstance(e, JobWriteFailed):
+            return e.exit_code
         return EXIT_CONFIG if config_error else EXIT_FAILED

@@ -22,15 +22,21 @@ estimate.
 SIGTERM/SIGUSR1 reach every running learner, which saves; the job starts nothing more
 and exits for resume once all of them ended. A run that fails ``max_attempts`` times (or
 a learner's config error) fails the job: the other learners are asked to save and exit
-(SIGTERM), then the job raises. Only the main thread changes the restart state, and
-every change is written atomically (learning.job.state).
+(SIGTERM), then the job raises. A learner killed, crashed or stopped is retried from the
+newest complete model it saved (its checkpoints, learning.job.resume). A write that
+fails, the job's or a learner's (a full disk, a read-only one), stops the job the same
+way but leaves its state running, so the same command continues once the disk is usable
+(learning.job.disk). Only the main thread changes the restart state, and every change is
+written atomically (learning.job.state).
 
 Files in the working directory: ``settings.json`` (cluster_utils), ``job_state.json``
 (restart state, :mod:`learning.job.state`), ``job.log``, ``metrics.csv`` and
 ``param_choice.csv`` (cluster_utils, when finished) and one run folder per learner
 attempt, ``run_<run>.<iteration>-<attempt>`` (learning.contract), with ``config/`` (the
 merged configs the learner read), ``command.txt``, ``stdout.log``, ``stderr.log``,
-``model.zip`` and ``logs/`` (progress.csv, evaluation.json, run_info.json, configs/).
+``model.zip`` and ``logs/`` (progress.csv, evaluation.json, run_info.json, configs/);
+``job.lock`` (held while a job process runs, learning.job.lock) and
+``.job_state.reserve`` (learning.job.disk).
 """
 
 from __future__ import annotations
@@ -52,13 +58,27 @@ from learning.contract import (
     OUTCOME_CONFIG_ERROR,
     OUTCOME_DIVERGED,
     OUTCOME_FAILED,
-    OUTCOME_INTERRUPTED,
+    OUTCOME_NO_SPACE,
     OUTCOME_OK,
+    OUTCOME_WRITE_FAILED,
     RUN_CONFIG_DIR,
     STATE_FILE,
 )
 from learning.job import metrics as job_metrics
-from learning.job.attempts import cpus_per_learner, new_attempt, torch_threads
+from learning.job.attempts import (
+    cpus_per_learner,
+    new_attempt,
+    remove_temporary_files,
+    torch_threads,
+)
+from learning.job.disk import (
+    JobLog,
+    JobWriteFailed,
+    SpaceReserve,
+    failed_write,
+    job_write_failed,
+    write_stop,
+)
 from learning.job.learner import (
     CpuReservation,
     LearnerExit,
@@ -69,6 +89,7 @@ from learning.job.learner import (
 from learning.job.outcomes import Outcome, classify, classify_files
 from learning.job.pool import LearnerPool, RunningLearner
 from learning.job.pruning import Pruner, next_run, read_pruning
+from learning.job.resume import continue_from_attempt
 from learning.job.settings import (
     JobConfigError,
     JobFailed,
@@ -86,21 +107,9 @@ from learning.job.state import (
     Segment,
     StateError,
     load_state,
+    remove_stale_temporary_files,
     save_state,
 )
-
-
-class JobLog:
-    """Appends timestamped lines to working_dir/job.log and echoes them to stdout."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __call__(self, message: str) -> None:
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} [pid {os.getpid()}] {message}"
-        print(line, flush=True)
-        with open(self.path, "a") as f:
-            f.write(line + "\n")
 
 
 class Job:
@@ -112,8 +121,14 @@ class Job:
         pruning = read_pruning(settings, self.options.training_iterations)
         self.configs = merged_configs(settings, validate=False)
         self.working_dir = Path(settings["working_dir"]).resolve()
-        self.working_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.working_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise job_write_failed(e, self.working_dir) from e
         self.log = JobLog(self.working_dir / JOB_LOG_FILE)
+        self.reserve = SpaceReserve(self.working_dir)
+        self.halt: JobWriteFailed | None = None  #: why the job stops without failing
+        self._state_unwritable = False  #: a write of the state failed: no more writes
         self.connected = bool(submission_state.connection_active)
         self.forwarder = SignalForwarder()
         self.pool = LearnerPool(self.forwarder)
@@ -127,15 +142,29 @@ class Job:
                                started=process_started, main_started=main_started)
         self.state.segments.append(self.segment)
         self.pruner = Pruner(settings, pruning, self.working_dir, self.state, self.log)
-        self.save()
+        self.reserve.create()
+        if not self.save():
+            raise self.halt
 
     # ----------------------------------------------------------------- state
 
-    def save(self) -> None:
-        save_state(self.working_dir, self.state)
+    def save(self) -> bool:
+        """Write the restart state; False if it cannot be written (the job then stops, and
+        writes it no more: the file keeps the last complete state, from which the same
+        command continues)."""
+        if self._state_unwritable:
+            return False
+        try:
+            self.reserve.write(lambda: save_state(self.working_dir, self.state))
+        except OSError as e:
+            self._state_unwritable = True
+            self._halt(job_write_failed(e, self.working_dir / STATE_FILE))
+            return False
+        return True
 
     def _load_or_create_state(self) -> JobState:
         digest = params_digest(self.settings)
+        remove_stale_temporary_files(self.working_dir)
         try:
             state = load_state(self.working_dir)
         except StateError as e:
@@ -224,7 +253,8 @@ class Job:
             self._settle_next()
 
     def _may_start(self) -> bool:
-        return (self.state.status != FAILED and self.forwarder.received is None
+        return (self.state.status != FAILED and self.halt is None
+                and self.forwarder.received is None
                 and not (self.connected and self.round_started) and not self.pruner.stopped)
 
     def _start_learners(self) -> None:
@@ -243,6 +273,9 @@ class Job:
             if self.segment.outcome is None:
                 self._end_segment("failed")
             raise self.failure or JobFailed(self.state.message)
+        if self.halt is not None:
+            self._end_segment(self.halt.outcome)
+            raise self.halt
         if self.pruner.stopped:
             return self._finish(self.pruner.stop_metrics())
         if all(run.status == FINISHED for run in self.state.runs):
@@ -270,22 +303,35 @@ class Job:
 
     def _finish(self, metrics: dict[str, float] | None = None) -> int:
         """Finish with the runs' final scores, or with ``metrics`` (stopped early)."""
+        unscored = []
         if metrics is None:
             scores = [run.score for run in self.state.runs]
             metrics = job_metrics.job_metrics(scores, self.state.failed_attempts(),
                                               self.options.training_iterations)
+            unscored = job_metrics.unscored_runs(self.state.runs)
+        if unscored or not job_metrics.all_finite(metrics):
+            missing = "; ".join(unscored) or f"its metrics have NaN: {metrics}"
+            self._fail(f"no result to report (a job never reports NaN metrics): the runs of"
+                       f" {self.working_dir} finished, but {missing}. Check those"
+                       f" files, or move {STATE_FILE} away to train the job again")
+            return self._end_round()
         self.state.status = FINISHED
         self.state.metrics = metrics
         self.pruner.finish(self.state, metrics)
         self._end_segment("finished")
+        if self.halt is not None:  # the state could not record it: report it next time
+            raise self.halt
         self.log(f"{'stopped early' if self.pruner.stopped else 'finished'}: {metrics}")
-        client.finalize_job(dict(metrics), self.settings)
+        try:  # metrics.csv, param_choice.csv (atomic: learning.job.disk), then the server
+            client.finalize_job(dict(metrics), self.settings)
+        except OSError as e:  # a job run again reports its finished state's metrics
+            raise job_write_failed(e, self.working_dir) from e
         return 0
 
     def _fail(self, message: str, config_error: bool = False) -> None:
         """The job fails: record why, ask the other learners to save and exit; the loop
         raises once they have ended."""
-        if self.failure is not None:
+        if self.failure is not None or self.halt is not None:
             self.log(f"also: {message}")
             return
         self.state.status = FAILED
@@ -296,18 +342,45 @@ class Job:
             self.log(f"stopping the other learners: {', '.join(self.running)}")
             self.pool.terminate_all()
 
+    def _halt(self, error: JobWriteFailed) -> None:
+        """A write failed (the job's or a learner's): start nothing more, ask the running
+        learners to save and exit; the loop raises ``error`` once they have ended. Not a
+        failure of the job: its state stays running."""
+        if self.failure is not None or self.halt is not None:
+            self.log(f"also: {error}")
+            return
+        self.halt = error
+        self.log(f"STOPPING: {error}")
+        if self.pool:
+            self.log(f"stopping the other learners: {', '.join(self.running)}")
+            self.pool.terminate_all()
+
     # ----------------------------------------------------------------- learners
 
     def _start_attempt(self, run: RunState, cpus: frozenset[int]) -> None:
         roles = self.pruner.attempt_roles(self.configs.roles, run,
                                           self.options.training_iterations)
-        attempt, entry, run_dir = new_attempt(roles, self.working_dir, run, cpus)
+        try:
+            attempt, entry, run_dir = new_attempt(roles, self.working_dir, run, cpus)
+        except JobConfigError as e:  # a template changed between two chunks of the job
+            self._fail(str(e), config_error=True)
+            return
+        except OSError as e:
+            self._halt(job_write_failed(e, self.working_dir))
+            return
         self.state.in_flight.append(entry)
-        self.save()
+        if not self.save():
+            return
         self.log(f"{attempt.dir}: learner starts on CPU(s) {attempt.cpus}"
                  f" ({attempt.num_timesteps} timesteps, load_path {attempt.load_path!r})")
-        learner = self.pool.start(attempt.dir, run_dir, f"{RUN_CONFIG_DIR}/config.json",
-                                  cpus, torch_threads(self.configs.roles))
+        try:
+            learner = self.pool.start(attempt.dir, run_dir, f"{RUN_CONFIG_DIR}/config.json",
+                                      cpus, torch_threads(self.configs.roles))
+        except OSError as e:  # command.txt, stdout.log, stderr.log
+            if not e.filename or Path(e.filename).parent != run_dir:
+                raise
+            self._apply(run, attempt, Outcome(*failed_write(e, run_dir), None))
+            return
         entry.pid = learner.process.pid
         self.running[attempt.dir] = (run, attempt)
         if self._busy_since is None:
@@ -324,7 +397,7 @@ class Job:
             self._busy_since = None
         self._record_exit(attempt, learner, result)
         stopping = (self.forwarder.received is not None or self.state.status == FAILED
-                    or self.pruner.stopped)
+                    or self.halt is not None or self.pruner.stopped)
         self._apply(run, attempt, classify(self.working_dir / attempt.dir, result, stopping))
 
     @staticmethod
@@ -342,34 +415,58 @@ class Job:
                 stop_orphan(entry.pid)
             outcome = classify_files(self.working_dir / attempt.dir)
             if outcome.kind == OUTCOME_FAILED:
-                outcome = Outcome(OUTCOME_FAILED, "lost: the job ended while this attempt ran (job"
-                                  " killed or node lost); " + outcome.message, None)
+                outcome = Outcome(OUTCOME_FAILED, f"lost: {self._previous_job_end()} while this"
+                                  " attempt ran; " + outcome.message, None)
             self.log(f"{attempt.dir}: settling the attempt left by the previous job: {outcome}")
-            self._apply(run, attempt, outcome)
+            self._apply(run, attempt, outcome, settling=True)
+
+    def _previous_job_end(self) -> str:
+        """How the previous process of this job ended, as far as its state tells."""
+        previous = self.state.segments[-2] if len(self.state.segments) > 1 else None
+        if previous is not None and previous.outcome in (OUTCOME_NO_SPACE, OUTCOME_WRITE_FAILED):
+            return f"the job stopped ({previous.outcome}: its disk could not be written)"
+        return "the job ended (job killed or node lost)"
 
     # ----------------------------------------------------------------- outcomes
 
-    def _apply(self, run: RunState, attempt: Attempt, outcome: Outcome) -> None:
+    def _apply(self, run: RunState, attempt: Attempt, outcome: Outcome,
+               settling: bool = False) -> None:
+        """Record how ``attempt`` ended and what the run does next. ``settling``: the
+        attempt of an earlier job process (a write failure then does not stop this one)."""
         attempt.outcome, attempt.message, attempt.timesteps = outcome
         self.state.in_flight = [e for e in self.state.in_flight if e.dir != attempt.dir]
         self.log(f"{attempt.dir}: {outcome.kind}"
                  + (f": {outcome.message}" if outcome.message else ""))
+        removed = remove_temporary_files(self.working_dir / attempt.dir)
+        if removed:
+            self.log(f"{attempt.dir}: removed the temporary files of its last save: {removed}")
         if outcome.kind == OUTCOME_OK:
             self._iteration_done(run, attempt)
-        elif outcome.kind == OUTCOME_INTERRUPTED:
-            run.status = PENDING
-            if outcome.timesteps is not None:  # the learner saved its model: continue from it
-                attempt.model_saved = True
-                run.resume_model = f"{attempt.dir}/{MODEL_FILE}"
-                run.resume_timesteps = outcome.timesteps
         elif outcome.kind == OUTCOME_CONFIG_ERROR:
             self._fail(f"config error in {self.working_dir / attempt.dir}: {outcome.message}",
                        config_error=True)
-        else:  # failed or diverged
+        elif outcome.kind == OUTCOME_DIVERGED:  # its checkpoints may hold the divergence
             self._attempt_failed(run)
+        else:  # interrupted, failed, no_space, write_failed: continue from its last save
+            self._continue_from(run, attempt)
+            if outcome.kind == OUTCOME_FAILED:
+                self._attempt_failed(run)
+            elif outcome.kind in (OUTCOME_NO_SPACE, OUTCOME_WRITE_FAILED) and not settling:
+                self._halt(write_stop(outcome.kind, outcome.message,
+                                      self.working_dir / attempt.dir))
         self.save()
         if self.state.status != FAILED:
             self._announce(run)
+
+    def _continue_from(self, run: RunState, attempt: Attempt) -> None:
+        """The run waits for its next attempt, which continues from the newest complete
+        model this attempt saved (a checkpoint, or its save on a stop signal) if that has
+        more timesteps than the run's resume model."""
+        run.status = PENDING
+        steps = continue_from_attempt(self.working_dir, run, attempt)
+        if steps is not None:
+            self.log(f"{attempt.dir}: the next attempt continues from its model at {steps}"
+                     " timesteps")
 
     def _iteration_done(self, run: RunState, attempt: Attempt) -> None:
         model = f"{attempt.dir}/{MODEL_FILE}"

@@ -144,3 +144,27 @@ def run_score(working_dir: Path, run: RunState) -> Score:
     assert score is not None  # the run finished with an ok attempt at that iteration
     score.model = run.final_model
     return score
+
+
+def all_finite(metrics: dict[str, float]) -> bool:
+    return all(is_finite(value) for value in metrics.values())
+
+
+def unscored_runs(runs: list[RunState]) -> list[str]:
+    """What is missing from the finished runs' scores, one entry per run that lacks a
+    value (NaN: its evaluation.json or progress.csv did not have it); empty if none."""
+    problems = []
+    for run in runs:
+        if run.score is None:
+            problems.append(f"run {run.run} has no score")
+            continue
+        final_dir = Path(run.final_model or "").parent
+        sources = {"eval_reward": f"mean_reward of {final_dir / LOG_DIR / EVALUATION_FILE}",
+                   "hit_rate": f"hit_rate of {final_dir / LOG_DIR / EVALUATION_FILE}",
+                   "eprewmean": f"{EPREWMEAN_COLUMN} of its attempts' {PROGRESS_FILE}"}
+        missing = [f"{name} ({source})" for name, source in sources.items()
+                   if not is_finite(getattr(run.score, name))]
+        if missing:
+            problems.append(f"run {run.run} has no {', no '.join(missing)}")
+    return problems
+

@@ -1,9 +1,12 @@
 """How a learner attempt ended, from its exit status and the files it left.
 
-Outcomes (learning.contract): "ok" (trained and evaluated), "interrupted" (stopped by a
-signal; it left a model to continue from if run_info.json says so), "config_error" (exit
-code 2: the job fails at once), "diverged" (exit code 65, or a non-finite evaluation
-reward) and "failed" (any other exit, killed by a signal, or finished without
+Outcomes (learning.contract): "ok" (trained and evaluated: run_info.json "finished" with
+evaluation.json, progress.csv and the model, whatever the exit; a learner killed after it
+wrote them has finished), "interrupted" (stopped by a signal; it left a model to continue
+from if run_info.json says so), "config_error" (exit code 2: the job fails at once),
+"no_space" and "write_failed" (exit codes 74 and 73: the learner could not write; the job
+stops instead of retrying on the same disk), "diverged" (exit code 65, or a non-finite
+evaluation reward) and "failed" (any other exit, killed by a signal, or finished without
 evaluation.json / progress.csv / model). Diverged and failed attempts are retried.
 """
 
@@ -19,16 +22,21 @@ from learning.contract import (
     EXIT_CONFIG,
     EXIT_DIVERGED,
     EXIT_INTERRUPTED,
+    EXIT_NO_SPACE,
     EXIT_OK,
+    EXIT_WRITE_FAILED,
     LOG_DIR,
     MODEL_FILE,
     OUTCOME_CONFIG_ERROR,
     OUTCOME_DIVERGED,
     OUTCOME_FAILED,
     OUTCOME_INTERRUPTED,
+    OUTCOME_NO_SPACE,
     OUTCOME_OK,
+    OUTCOME_WRITE_FAILED,
     PROGRESS_FILE,
     RUN_DIVERGED,
+    RUN_FAILED,
     RUN_FINISHED,
     RUN_INFO_FILE,
     RUN_INTERRUPTED,
@@ -87,9 +95,29 @@ def classify_files(run_dir: Path) -> Outcome:
         return Outcome(OUTCOME_INTERRUPTED, info.get("message", ""), info.get("num_timesteps"))
     if status == RUN_DIVERGED:
         return Outcome(OUTCOME_DIVERGED, info.get("message", ""), None)
+    if status == RUN_FAILED and info.get("exit_code") in WRITE_OUTCOMES:
+        return write_outcome(run_dir, info["exit_code"])
     tail = stderr_tail(run_dir)
     return Outcome(OUTCOME_FAILED, f"run_info status {status!r}" + (f": {tail}" if tail else ""),
                    None)
+
+
+#: the learner's exit codes for a failed write, and their outcomes
+WRITE_OUTCOMES = {EXIT_NO_SPACE: OUTCOME_NO_SPACE, EXIT_WRITE_FAILED: OUTCOME_WRITE_FAILED}
+
+
+def write_outcome(run_dir: Path, code: int) -> Outcome:
+    """no_space or write_failed, with the learner's line ``cannot write PATH: reason``
+    (from run_info.json or stderr.log; both may be on the disk that failed)."""
+    info = read_json(run_dir / LOG_DIR / RUN_INFO_FILE) or {}
+    message = info.get("message") if info.get("status") == RUN_FAILED else None
+    message = message or stderr_tail(run_dir, lines=1)
+    if not message:
+        reason = ("no space left on device" if code == EXIT_NO_SPACE
+                  else "a file could not be written")
+        message = (f"cannot write {run_dir}: {reason} (exit code {code}; the learner's"
+                   f" {STDERR_FILE} is on the same disk)")
+    return Outcome(WRITE_OUTCOMES[code], message, None)
 
 
 def classify(run_dir: Path, result: LearnerExit, stop_requested: bool) -> Outcome:
@@ -97,8 +125,12 @@ def classify(run_dir: Path, result: LearnerExit, stop_requested: bool) -> Outcom
     code = result.exit_code
     if code == EXIT_OK:
         return classify_files(run_dir)
+    found = classify_files(run_dir)
+    if found.kind == OUTCOME_OK:  # it finished and saved everything, then ended this way
+        return found._replace(message=f"finished, then {result.describe()}")
+    if code in WRITE_OUTCOMES:
+        return write_outcome(run_dir, code)
     if code == EXIT_INTERRUPTED:
-        found = classify_files(run_dir)
         if found.kind == OUTCOME_INTERRUPTED:
             return found
         return Outcome(OUTCOME_INTERRUPTED,
@@ -106,8 +138,7 @@ def classify(run_dir: Path, result: LearnerExit, stop_requested: bool) -> Outcom
     if code == EXIT_CONFIG:
         return Outcome(OUTCOME_CONFIG_ERROR, stderr_tail(run_dir), None)
     if stop_requested:
-        found = classify_files(run_dir)
-        if found.kind in (OUTCOME_OK, OUTCOME_INTERRUPTED):  # the signal came after it saved
+        if found.kind == OUTCOME_INTERRUPTED:  # the signal came after it saved
             return found
         # killed before its signal handler was installed
         return Outcome(OUTCOME_INTERRUPTED,

@@ -273,5 +273,10 @@ class Pruner:
         self._save()
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.path, self.record, indent=1)
+        """Write the record; a failed write (a full disk) is logged, not fatal: the record
+        only informs the other jobs' rule and the inspection."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.path, self.record, indent=1)
+        except OSError as e:
+            self.log(f"cannot write the intermediate record {self.path}: {e}")

@@ -39,7 +39,7 @@ from learning.config import (
     merge_and_validate,
     read_role_files,
 )
-from learning.contract import PROJECT_DIR, ROLES
+from learning.contract import METRICS_FILE, PROJECT_DIR, ROLES
 
 OPTION_DEFAULTS = {"learning_runs_per_job": 3, "max_attempts": 3, "training_iterations": 1}
 KNOWN_SETTINGS = (
@@ -166,10 +166,11 @@ def settings_position(argv: list[str]) -> int | None:
 def standalone_working_dir(argv: list[str]) -> Path | None:
     """The working directory to impose on a standalone job, or None to keep its own.
 
-    A settings file whose folder holds a finished job (e.g. a copy in cluster_utils'
-    best_jobs/) is rerun from scratch in a new directory: ``<procedure>/reruns/<name>-<time>``
-    for best_jobs entries, ``<folder>-rerun-<time>`` otherwise.  Settings without a
-    working_dir run in ``<project>/results/jobs/job-<time>``.
+    A settings file whose folder holds a finished job (its state finished and its
+    metrics.csv written; e.g. a copy in cluster_utils' best_jobs/) is rerun from scratch
+    in a new directory: ``<procedure>/reruns/<name>-<time>`` for best_jobs entries,
+    ``<folder>-rerun-<time>`` otherwise.  Settings without a working_dir run in
+    ``<project>/results/jobs/job-<time>``.
     """
     from learning.job.state import StateError, load_state
 
@@ -196,7 +197,7 @@ def standalone_working_dir(argv: list[str]) -> Path | None:
         old = load_state(record)
     except StateError:
         old = None
-    if old is not None and old.status == "finished":
+    if old is not None and old.status == "finished" and (record / METRICS_FILE).exists():
         if record.parent.name == "best_jobs":
             return record.parent.parent / "reruns" / f"{record.name}-{stamp}"
         return record.parent / f"{record.name}-rerun-{stamp}"

@@ -48,8 +48,10 @@ class Attempt:
     exit_code: int | None = None  #: None when killed by a signal
     signal: int | None = None  #: the signal that killed it
     outcome: str | None = None  #: one of contract.OUTCOMES; None while it runs
-    model_saved: bool = False  #: an interrupted attempt left a model to continue from
-    timesteps: int | None = None  #: the model's timesteps at its end (ok/interrupted)
+    #: it left a model the run continues from (saved on a stop signal, or a checkpoint of
+    #: an attempt that was killed, crashed or could not write)
+    model_saved: bool = False
+    timesteps: int | None = None  #: timesteps of the model it left (if model_saved, or ok)
     message: str = ""
     cpus: list[int] | None = None  #: the CPUs the job ran it on
 
@@ -112,7 +114,8 @@ class Segment:
     learner_seconds: float = 0.0  #: wall seconds with at least one learner running
     learners: int = 0  #: learners started
     ended: float | None = None
-    outcome: str | None = None  #: resume | finished | failed
+    #: resume | finished | failed | no_space | write_failed (stopped: a disk not writable)
+    outcome: str | None = None
     cpus: list[int] | None = None  #: CPUs reserved with local_cpu_pinning
     learner_cpus: list[list[int]] | None = None  #: CPU set of each concurrent learner
 
@@ -156,12 +159,19 @@ HINT = (
 )
 
 
+def remove_stale_temporary_files(working_dir: Path) -> None:
+    """Delete the temporary files of state writes cut off before their rename (a killed
+    job). Only the job holding the working dir's lock may: another process's temporary
+    file may be about to replace the state."""
+    for stale in Path(working_dir).glob(f".{STATE_FILE}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
 def load_state(working_dir: Path) -> JobState | None:
-    """The saved state, None if there is none; StateError if it is unusable."""
+    """The saved state, None if there is none; StateError if it is unusable. Reads only
+    (the sweep and a second copy of a job read the states of running jobs)."""
     working_dir = Path(working_dir)
     path = working_dir / STATE_FILE
-    for stale in working_dir.glob(f".{STATE_FILE}.*.tmp"):
-        stale.unlink(missing_ok=True)  # a write interrupted before os.replace
     if not path.exists():
         return None
     try:

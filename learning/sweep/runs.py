@@ -37,12 +37,15 @@ class RunDir:
 
 def failed_attempt_dirs(job_dir: Path) -> set[str]:
     """Names of the run directories whose attempt the job's restart state records as
-    failed (crashed, killed, diverged): their logs are not part of the run's curve."""
+    failed (crashed, killed, diverged, could not write): their logs are not part of the
+    run's curve, unless the run continued from a checkpoint the attempt saved
+    ("model_saved"; the retry's rows then replace those it logged after that)."""
     state, _ = read_job_state(job_dir)
     failed = set()
     for run in (state or {}).get("runs", []):
         for attempt in run.get("attempts") or []:
-            if isinstance(attempt, dict) and attempt.get("outcome") in FAILED_OUTCOMES:
+            if isinstance(attempt, dict) and attempt.get("outcome") in FAILED_OUTCOMES \
+                    and not attempt.get("model_saved"):
                 failed.add(Path(str(attempt.get("dir", ""))).name)
     return failed
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from learning.atomic_io import atomic_write_text
 from learning.signal_handlers import SignalHandlers
@@ -51,14 +52,31 @@ class StopRequest:
 
 
 class StopOnRequest(BaseCallback):
-    """Returns False (SB3: stop training) once a stop was requested."""
+    """Returns False (SB3: stop training) once a stop was requested.
+
+    An on-policy algorithm (PPO) stopped in the middle of a rollout has counted the steps
+    of that rollout in ``num_timesteps`` but never trained on them (its rollout buffer is
+    dropped): the counter is set back to the timesteps of the last update, so that the
+    saved model's timesteps are those it trained on and a continuation trains the rest.
+    An off-policy algorithm (SAC) keeps every collected step in its replay buffer, which
+    is saved with the model: its count stays.
+    """
 
     def __init__(self, stop: StopRequest):
         super().__init__()
         self.stop = stop
+        self._trained: int | None = None  #: PPO: timesteps when the current rollout began
+
+    def _on_rollout_start(self) -> None:
+        if isinstance(self.model, OnPolicyAlgorithm):
+            self._trained = self.model.num_timesteps
 
     def _on_step(self) -> bool:
-        return not self.stop.requested
+        if not self.stop.requested:
+            return True
+        if self._trained is not None:
+            self.model.num_timesteps = self._trained
+        return False
 
 
 class DivergedError(RuntimeError):
@@ -76,7 +94,7 @@ class NaNGuard(BaseCallback):
         self._steps: dict[int, int] = {}
 
     def _on_training_start(self) -> None:
-        for optimizer in _optimizers(self.model):
+        for optimizer in optimizers(self.model):
             self._hooks.append(optimizer.register_step_post_hook(self._check_optimizer))
 
     def _on_step(self) -> bool:
@@ -91,16 +109,8 @@ class NaNGuard(BaseCallback):
     def _check_optimizer(self, optimizer: torch.optim.Optimizer, *args: Any) -> None:
         count = self._steps.get(id(optimizer), 0)
         self._steps[id(optimizer)] = count + 1
-        if count % PARAMETER_CHECK_EVERY:
-            return
-        with torch.no_grad():
-            for group in optimizer.param_groups:
-                for parameter in group["params"]:
-                    if not torch.isfinite(parameter).all():
-                        raise DivergedError(
-                            f"non-finite network parameter after an update at timestep"
-                            f" {self.num_timesteps} (a loss or gradient became NaN or infinite)"
-                        )
+        if count % PARAMETER_CHECK_EVERY == 0:
+            check_parameters([optimizer], self.num_timesteps)
 
     def _on_training_end(self) -> None:
         for hook in self._hooks:
@@ -108,7 +118,20 @@ class NaNGuard(BaseCallback):
         self._hooks.clear()
 
 
-def _optimizers(model: Any) -> list[torch.optim.Optimizer]:
+def check_parameters(optimizers: list[torch.optim.Optimizer], timesteps: int) -> None:
+    """Raise DivergedError if a parameter that ``optimizers`` update is NaN or infinite."""
+    with torch.no_grad():
+        for optimizer in optimizers:
+            for group in optimizer.param_groups:
+                for parameter in group["params"]:
+                    if not torch.isfinite(parameter).all():
+                        raise DivergedError(
+                            f"non-finite network parameter after an update at timestep"
+                            f" {timesteps} (a loss or gradient became NaN or infinite)"
+                        )
+
+
+def optimizers(model: Any) -> list[torch.optim.Optimizer]:
     """Every torch optimizer of an SB3 model (PPO: the policy's; SAC: actor, critic and
     entropy coefficient)."""
     found: list[torch.optim.Optimizer] = []

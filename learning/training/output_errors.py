@@ -19,10 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from learning.contract import EXIT_NO_SPACE, EXIT_WRITE_FAILED
+from learning.contract import EXIT_NO_SPACE, EXIT_WRITE_FAILED, NO_SPACE_ERRNOS
 
-#: errno values that mean "no space left": the disk, or the user's quota on it
-NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 #: errno values that can only come from writing (an OSError elsewhere may be a read)
 WRITE_ONLY_ERRNOS = NO_SPACE_ERRNOS | {errno.EROFS}
 

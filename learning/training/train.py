@@ -3,7 +3,10 @@
 Exit codes of :func:`train` (and of ``python -m learning``), from learning.contract:
 EXIT_OK (trained and evaluated), EXIT_CONFIG (config error, nothing trained),
 EXIT_DIVERGED (NaN or infinity in a reward, an observation or the network),
-EXIT_INTERRUPTED (SIGTERM/SIGUSR1: model saved).
+EXIT_INTERRUPTED (SIGTERM/SIGUSR1: model saved), EXIT_NO_SPACE / EXIT_WRITE_FAILED (a file
+could not be written: learning.training.output_errors). While it trains, the model is saved
+to save_path every rl_common_config checkpoint_interval timesteps
+(learning.training.checkpoints).
 """
 
 from __future__ import annotations
@@ -52,9 +55,16 @@ from learning.training.callbacks import (
     StopOnRequest,
     StopRequest,
 )
+from learning.training.checkpoints import Checkpoints
 from learning.training.evaluation import evaluate, model_policy
 from learning.training.normalization import load_observation_normalizer, normalize_training_env
-from learning.training.output_errors import OutputError, remove_quietly, say, writing
+from learning.training.output_errors import (
+    OutputError,
+    as_output_error,
+    remove_quietly,
+    say,
+    writing,
+)
 from learning.training.progress_log import log_evaluation, make_logger
 from learning.training.run_record import RunRecord, copy_configs
 
@@ -207,6 +217,7 @@ def load_replay_buffer(config: RunConfig, model: BaseAlgorithm, n_envs: int) -> 
 
 def train(config: RunConfig, argv: list[str], stop: StopRequest | None = None) -> int:
     """Train rl_config.num_timesteps more steps, save, evaluate; return the exit code.
+    (0 more steps, with a load_path: evaluate that model and save it to save_path.)
 
     ``stop``: an installed StopRequest (signal handlers); one is installed if None.
     """
@@ -246,9 +257,11 @@ def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
         return _learn_and_evaluate(config, record, stop, seed)
     except BaseException as e:
         if record.info["status"] == RUN_RUNNING:
-            message = str(e) if isinstance(e, OutputError) else f"{type(e).__name__}: {e}"
+            output_error = as_output_error(e)
+            message = str(output_error or f"{type(e).__name__}: {e}")
+            extra = {"exit_code": output_error.exit_code} if output_error else {}
             try:
-                record.finish(RUN_FAILED, record.info["num_timesteps"], message)
+                record.finish(RUN_FAILED, record.info["num_timesteps"], message, **extra)
             except OutputError:
                 pass  # the disk that failed holds run_info.json too: the exit code tells
         raise
@@ -270,6 +283,14 @@ def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest,
     callbacks = [StopOnRequest(stop), NaNGuard()]
     if common["log_episodes"]:
         callbacks.append(EpisodeLog(log_path / EPISODES_FILE))
+    with_replay_buffer = config.algorithm == "sac"
+    if common["checkpoint_interval"]:
+        callbacks.append(Checkpoints(
+            common["checkpoint_interval"],
+            save=partial(save_model, model, save_path, with_replay_buffer),
+            saved=lambda timesteps, count: record.update(checkpoint_timesteps=timesteps,
+                                                         checkpoints=count),
+        ))
     try:
         model.learn(
             total_timesteps=rl["num_timesteps"],
@@ -290,7 +311,7 @@ def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest,
     finally:
         model.logger.close()
         env.close()
-    save_model(model, save_path, with_replay_buffer=config.algorithm == "sac")
+    save_model(model, save_path, with_replay_buffer)
     if stop.requested:
         return _interrupted(record, stop, model.num_timesteps, "during training")
 

@@ -184,7 +184,8 @@ def test_out_of_range_parameter_is_named_by_the_config_checks():
     templates = read_role_files(REPO / "hp_optim" / "config_templates_ppo.json")
     for address, value, pattern in [
         ("rl_config.num_timesteps", 0, r"parameter 'config.rl_config.num_timesteps': "
-         r"num_timesteps: 0 is out of range; valid: a value in \[1, inf\)"),
+         r"num_timesteps: 0 is out of range; valid: an integer >= 1"),
+        ("rl_config.num_timesteps", -3, r"num_timesteps: -3 is out of range"),
         ("hysr_config.ball_launch_position_max:1", 9.0, r"ball_launch_position_max:1: 9.0 "
          r"lies outside world_boundaries"),
         ("pam_config.torque_per_bar_ago:2", -1.0, r"torque_per_bar_ago:2: -1.0 is out of"),

@@ -170,6 +170,7 @@ def _set(data, dotted, value):
         ("rl_common_config", "log_episodes", "yes", "true or false"),
         ("rl_common_config", "random_seed", 1.5, "null or an integer"),
         ("rl_common_config", "torch_threads", "2", "an integer >= 1"),
+        ("rl_common_config", "checkpoint_interval", 1e4, "an integer >= 0"),
         ("rl_config", "n_envs", 2.5, "an integer"),
         ("rl_config", "vec_env", 1, "a string"),
     ],
@@ -197,7 +198,8 @@ def test_wrong_type(config_dir, role, key, value, expected):
         ("pam_config", "joint_damping:2", -0.1, "[0, inf)"),
         ("rl_config", "gamma", 1.5, "[0, 1]"),
         ("rl_config", "learning_rate", 0, "(0, inf)"),
-        ("rl_config", "num_timesteps", 0, "[1, inf)"),
+        ("rl_config", "num_timesteps", 0, "an integer >= 1 (0 only with a load_path"),
+        ("rl_config", "num_timesteps", -5, "an integer >= 1"),
         ("rl_config", "num_layers", 0, "[1, inf)"),
         ("rl_config", "save_path", "models/model", "ending in .zip"),
         ("rl_config", "load_path", "missing.zip", "a saved model .zip"),
@@ -206,6 +208,7 @@ def test_wrong_type(config_dir, role, key, value, expected):
         ("rl_common_config", "evaluation_episodes", 0, "[1, inf)"),
         ("rl_common_config", "evaluation_target_radius", 0, "(0, inf)"),
         ("rl_common_config", "torch_threads", 0, "[1, inf)"),
+        ("rl_common_config", "checkpoint_interval", -1, "[0, inf)"),
         ("rl_config", "n_envs", 0, "[1, inf)"),
         ("rl_config", "vec_env", "threads", '"dummy" or "subproc"'),
     ],
@@ -219,13 +222,16 @@ def test_out_of_range(config_dir, role, key, value, expected):
 
 @pytest.mark.parametrize("main", ["config.json", "config_sac.json"])
 def test_optional_keys_get_their_defaults(config_dir, main):
-    """Configs written before n_envs, vec_env and torch_threads existed still load."""
+    """Configs written before n_envs, vec_env, torch_threads and checkpoint_interval
+    existed still load."""
     roles = json.loads((config_dir / main).read_text())
     edit(config_dir / roles["rl_config"], lambda d: (d.pop("n_envs"), d.pop("vec_env")))
-    edit(config_dir / roles["rl_common_config"], lambda d: d.pop("torch_threads"))
+    edit(config_dir / roles["rl_common_config"],
+         lambda d: (d.pop("torch_threads"), d.pop("checkpoint_interval")))
     config = load_configs(config_dir / main)
     assert (config.rl["n_envs"], config.rl["vec_env"]) == (1, "dummy")
     assert config.rl_common["torch_threads"] == 1
+    assert config.rl_common["checkpoint_interval"] == 50_000
     assert not {"n_envs", "vec_env", "torch_threads"} & set(config.sb3_kwargs())
 
 

@@ -54,12 +54,41 @@ def read_state(working_dir: Path) -> dict:
     return json.loads((Path(working_dir) / "job_state.json").read_text())
 
 
+def progress_rows(count: int):
+    """``when`` for LearnerSignaller: the attempt logged ``count`` rollouts (rows of
+    progress.csv: it has trained on ``count - 1`` of them at least)."""
+
+    def ready(attempt_dir: Path) -> bool:
+        try:
+            lines = (attempt_dir / "logs" / "progress.csv").read_text().splitlines()
+        except OSError:
+            return False
+        return len(lines) > count
+
+    return ready
+
+
+def run_info_shows(check):
+    """``when`` for LearnerSignaller: ``check(run_info)`` holds for the attempt's
+    run_info.json, e.g. ``lambda info: info["status"] == "finished"``."""
+
+    def ready(attempt_dir: Path) -> bool:
+        try:
+            info = json.loads((attempt_dir / "logs" / "run_info.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return bool(check(info))
+
+    return ready
+
+
 class LearnerSignaller(threading.Thread):
     """Sends a real signal to learner processes the job under test starts.
 
     Watches the job's restart state for the in-flight learners' pids.  ``dirs``: the
     attempt directories to hit (None: every attempt).  ``when``: a file (relative to the
-    attempt directory) whose existence shows the learner is far enough; None: at once.
+    attempt directory) whose existence shows the learner is far enough, or a function of
+    the attempt directory that says so (e.g. :func:`progress_rows`); None: at once.
     ``to_job``: signal the job (this process) instead, which forwards it.  ``together``:
     send one signal once every attempt of ``dirs`` is in flight and far enough.
     """
@@ -106,6 +135,8 @@ class LearnerSignaller(threading.Thread):
         time.sleep(0.02)
 
     def _ready(self, attempt_dir: str) -> bool:
+        if callable(self.when):
+            return self.when(self.working_dir / attempt_dir)
         return self.when is None or (self.working_dir / attempt_dir / self.when).exists()
 
     def __enter__(self):

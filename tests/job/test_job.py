@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from job_helpers import LearnerSignaller, job_settings, read_state, write_settings
+from job_helpers import LearnerSignaller, job_settings, progress_rows, read_state, write_settings
 
 from learning.contract import EXIT_CONFIG, EXIT_RESUME
 from learning.job.cli import EXIT_FAILED, main
@@ -161,7 +161,7 @@ def test_learner_config_error_is_not_retried(tmp_path, capsys):
 def test_sigterm_saves_the_model_and_the_next_job_continues(tmp_path):
     working_dir = tmp_path / "job"
     params = dict(learning_runs_per_job=1, config__rl_config__num_timesteps=1024)
-    with LearnerSignaller(working_dir, signal.SIGTERM, when="logs/progress.csv",
+    with LearnerSignaller(working_dir, signal.SIGTERM, when=progress_rows(2),
                           to_job=True) as signaller:
         code, _ = run_job(tmp_path, **params)
     assert signaller.hit == ["run_0.0-0"]
@@ -170,7 +170,7 @@ def test_sigterm_saves_the_model_and_the_next_job_continues(tmp_path):
     first = state["runs"][0]["attempts"][0]
     assert first["outcome"] == "interrupted" and first["model_saved"]
     partial = first["timesteps"]
-    assert 0 < partial < 1024
+    assert 0 < partial < 1024 and partial % 32 == 0  # the rollouts it trained on
     assert state["segments"][0]["outcome"] == "resume"
 
     assert main(["run_learning.py", str(tmp_path / "settings.json")]) == 0
@@ -178,7 +178,7 @@ def test_sigterm_saves_the_model_and_the_next_job_continues(tmp_path):
     assert second["dir"] == "run_0.0-1" and second["outcome"] == "ok"
     assert second["num_timesteps"] == 1024 - partial
     assert second["load_path"] == "../run_0.0-0/model.zip"
-    assert 1024 <= run_info(working_dir, "run_0.0-1")["num_timesteps"] < 1024 + 32
+    assert run_info(working_dir, "run_0.0-1")["num_timesteps"] == 1024
 
 
 def test_rerun_of_a_finished_job_dir_starts_fresh_elsewhere(tmp_path):
@@ -211,9 +211,8 @@ def test_job_killed_mid_training_is_settled_by_the_next_job(tmp_path):
                 in_flight = read_state(working_dir)["in_flight"]
             except (OSError, ValueError):
                 in_flight = []
-            if in_flight and in_flight[0]["pid"] and (
-                working_dir / in_flight[0]["dir"] / "logs" / "progress.csv"
-            ).exists():
+            if in_flight and in_flight[0]["pid"] and progress_rows(2)(
+                    working_dir / in_flight[0]["dir"]):
                 break
             time.sleep(0.05)
         else:
@@ -228,7 +227,10 @@ def test_job_killed_mid_training_is_settled_by_the_next_job(tmp_path):
     assert [(a["dir"], a["outcome"]) for a in attempts] == [
         ("run_0.0-0", "interrupted"), ("run_0.0-1", "ok")]
     assert attempts[0]["model_saved"] and attempts[1]["load_path"] == "../run_0.0-0/model.zip"
-    assert 1024 <= run_info(working_dir, "run_0.0-1")["num_timesteps"] < 1024 + 32
+    # the learner, stopped mid-rollout, counted only what it trained: the total is the target
+    assert attempts[0]["timesteps"] % 32 == 0
+    assert attempts[1]["num_timesteps"] == 1024 - attempts[0]["timesteps"]
+    assert run_info(working_dir, "run_0.0-1")["num_timesteps"] == 1024
 
 
 def test_truncated_restart_state_fails_clearly(tmp_path, capsys):

@@ -29,7 +29,11 @@ def run_job(tmp_path, extra=None, **params):
     # type-correct values that only the learner's checks used to reject (it exited 2 or,
     # for the env's own checks, 1 and was retried max_attempts times)
     ({"config.rl_config.gamma": 1.5}, r"parameter 'config.rl_config.gamma': gamma: 1.5 is out"),
-    ({"config.rl_config.num_timesteps": 0}, r"num_timesteps: 0 is out of range"),
+    ({"config.rl_config.num_timesteps": 0}, r"num_timesteps: 0 is out of range; valid: an"
+     r" integer >= 1"),
+    ({"config.rl_config.num_timesteps": -5}, r"num_timesteps: -5 is out of range"),
+    ({"config.rl_common_config.checkpoint_interval": -1},
+     r"checkpoint_interval: -1 is out of range; valid: a value in \[0, inf\)"),
     ({"config.hysr_config.ball_launch_position_max:1": 9.0},
      r"ball_launch_position_max:1: 9.0 lies outside world_boundaries; valid: a value in"),
     ({"config.pam_config.torque_per_bar_ago:0": 0.0},

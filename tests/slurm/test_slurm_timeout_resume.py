@@ -143,11 +143,13 @@ def test_timeout_signal_saves_model_and_next_job_finishes(
             continue  # stopped before it could train (and save): the next one starts over
         info = json.loads((folder / attempt["dir"] / "logs" / "run_info.json").read_text())
         assert info["num_timesteps_start"] == done, (attempt["dir"], info)
-        assert info["num_timesteps"] > done, (attempt["dir"], info)
+        # more, or a model stopped during its evaluation: then only evaluated (0 more)
+        assert info["num_timesteps"] > done or attempt["num_timesteps"] == 0, (attempt, info)
         done = info["num_timesteps"]
     assert saved[0]["timesteps"] < timesteps  # really stopped early
     evaluation = json.loads(
         (folder / attempts[-1]["dir"] / "logs" / "evaluation.json").read_text()
     )
-    # PPO trains whole rollouts, so a continuation can end up to one rollout past the target
-    assert timesteps <= evaluation["num_timesteps"] == done < timesteps + N_STEPS
+    # a learner stopped mid-rollout counts only the rollouts it trained, and the target is a
+    # multiple of the rollout: the pieces add up to exactly the target
+    assert evaluation["num_timesteps"] == done == timesteps

@@ -43,19 +43,40 @@ def test_learning_curve_stitches_chained_training_iterations(tmp_path):
     assert curve["reward"].tolist()[2:] == second["rollout/ep_rew_mean"].tolist()
 
 
-def test_failed_attempts_are_left_out_of_a_runs_directories(tmp_path):
-    """A crashed attempt's progress log must not be stitched into the run's curve."""
-    job = tmp_path / "job"
-    rows = {"run_0.0-0": [(32, -0.9), (64, -0.8)], "run_0.0-1": [(32, -0.5)],
-            "run_0.1-0": [(64, -0.4)]}
+def write_progress_logs(job, rows):
+    """progress.csv of each run folder: {folder: [(timesteps, reward), ...]}."""
     for name, points in rows.items():
         logs = job / name / "logs"
         logs.mkdir(parents=True)
         lines = ["time/total_timesteps,rollout/ep_rew_mean"] + [f"{t},{r}" for t, r in points]
         (logs / "progress.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_failed_attempts_are_left_out_of_a_runs_directories(tmp_path):
+    """A crashed attempt's progress log must not be stitched into the run's curve."""
+    job = tmp_path / "job"
+    rows = {"run_0.0-0": [(32, -0.9), (64, -0.8)], "run_0.0-1": [(32, -0.5)],
+            "run_0.1-0": [(64, -0.4)]}
+    write_progress_logs(job, rows)
     attempts = [{"dir": "run_0.0-0", "outcome": "failed"}, {"dir": "run_0.0-1", "outcome": "ok"},
                 {"dir": "run_0.1-0", "outcome": None}]
     (job / "job_state.json").write_text(json.dumps({"runs": [{"run": 0, "attempts": attempts}]}))
     dirs = run_dirs(job)[0]
     assert [d.path.name for d in dirs] == ["run_0.0-1", "run_0.1-0"]
     assert learning_curve(dirs)["reward"].tolist() == [-0.5, -0.4]
+
+
+def test_a_killed_attempt_the_run_continued_from_is_part_of_its_curve(tmp_path):
+    """A learner SIGKILLed after a checkpoint at 64: the retry continued from it, so the
+    curve up to 64 is the killed attempt's; the retry's rows replace those after it."""
+    job = tmp_path / "job"
+    rows = {"run_0.0-0": [(32, -0.9), (64, -0.8), (96, -0.7)],
+            "run_0.0-1": [(96, -0.6), (128, -0.5)],
+            "run_0.0-2": [(32, -0.1)]}
+    write_progress_logs(job, rows)
+    attempts = [{"dir": "run_0.0-0", "outcome": "failed", "model_saved": True},
+                {"dir": "run_0.0-1", "outcome": "no_space", "model_saved": False},
+                {"dir": "run_0.0-2", "outcome": "ok"}]
+    (job / "job_state.json").write_text(json.dumps({"runs": [{"run": 0, "attempts": attempts}]}))
+    dirs = run_dirs(job)[0]
+    assert [d.path.name for d in dirs] == ["run_0.0-0", "run_0.0-2"]

@@ -267,6 +267,8 @@ def test_stop_signal_saves_model_and_exits_75(tmp_path, stop_signal):
     assert stop_signal.name in stderr and "Traceback" not in stderr
     info = read_json(tmp_path / "logs" / "run_info.json")
     assert info["status"] == "interrupted" and info["num_timesteps"] >= 64
+    # a stop in the middle of a rollout does not count that rollout: it was not trained on
+    assert info["num_timesteps"] % 64 == 0
 
     from stable_baselines3 import PPO
 
