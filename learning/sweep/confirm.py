@@ -14,6 +14,9 @@ like any other (``lttfs-inspect RESULTS/confirm`` works on it too).
   seeds run r with base + r, so every confirmed setting trains on the *same* N fresh
   seeds: a paired comparison, where a gap between settings is not a gap between seeds.
 - K counts distinct settings: an optimizer may sample one setting twice.
+- ``--baseline`` adds the shipped defaults as one more contender (learning/sweep/
+  baseline.py): the winner's settings with the optimized parameters at their templates'
+  values, on the same seeds; the verdict then says whether the winner beats them.
 - ``restarts`` is 1. The plan (which sweep job each confirmation job reruns) is saved
   in ``RESULTS/confirm_plan.json``; inspecting RESULTS later shows the confirmed ranking
   again without rerunning anything.
@@ -36,6 +39,8 @@ import pandas as pd
 
 from learning.atomic_io import atomic_write_json
 from learning.contract import JOB_SCRIPT, PROJECT_DIR, SETTINGS_FILE
+from learning.sweep.baseline import LABEL as BASELINE_LABEL
+from learning.sweep.baseline import NoBaseline, baseline_settings
 from learning.sweep.display import display_path, format_value, short_names
 from learning.sweep.results import ResultsError, Sweep, flatten, load_sweep
 from learning.sweep.runs import read_job_state, run_scores
@@ -106,7 +111,8 @@ def split_settings(sweep: Sweep, winners: list[tuple], views, seeds: int) -> tup
     varying = [k for k in keys if len({json.dumps(s.get(k)) for _, s in winners}) > 1]
     varying += [p for p in sweep.params if p in keys and p not in varying]
     fixed = {k: v for k, v in winners[0][1].items() if k not in varying}
-    used_seeds = {s for view in views for s in view.run_seeds if isinstance(s, int)}
+    used_seeds = {s for view in views if view is not None for s in view.run_seeds
+                  if isinstance(s, int)}
     fixed["learning_runs_per_job"] = seeds
     fixed[SEED_KEY] = fresh_seed(used_seeds, seeds)
     fixed.pop("pruning.keep_fraction", None)  # a confirmation trains every setting fully
@@ -138,32 +144,53 @@ def grid_search_config(root: Path, varying: list[str], fixed: dict, winners: lis
     }
 
 
-def plan(sweep: Sweep, views, how_many: int, seeds: int, project_dir: Path) -> tuple[dict, dict]:
+def _plan_entry(sweep: Sweep, view, settings: dict, varying: list[str]) -> dict:
+    std = sweep.std_column
+    if view is None:  # the shipped defaults
+        return {"job_id": BASELINE_LABEL, "original_rank": None,
+                "values": [settings.get(k) for k in varying], "original_mean": None,
+                "original_std": None, "original_runs": None}
+    return {
+        "job_id": view.job_id,
+        "original_rank": view.rank,
+        "values": [settings.get(k) for k in varying],
+        "original_mean": float(view.row[sweep.metric]),
+        "original_std": _float(view.row.get(std)) if std else None,
+        "original_runs": len(view.run_values) or None,
+    }
+
+
+def with_baseline(sweep: Sweep, winners: list[tuple], project_dir: Path) -> list[tuple]:
+    """The winners plus (None, the shipped defaults), unless a winner is the defaults."""
+    try:
+        default = baseline_settings(winners[0][1], sweep.params, project_dir)
+    except NoBaseline as e:
+        raise ConfirmError(f"--baseline: {e}") from e
+    key = [json.dumps(default.get(p)) for p in sweep.params]
+    if any([json.dumps(s.get(p)) for p in sweep.params] == key for _, s in winners):
+        return winners
+    return [*winners, (None, default)]
+
+
+def plan(sweep: Sweep, views, how_many: int, seeds: int, project_dir: Path,
+         baseline: bool = False) -> tuple[dict, dict]:
     """The grid-search config and the plan (sweep job per confirmation job).
 
-    ``views`` are the ranked jobs; the first ``how_many`` distinct settings are confirmed.
+    ``views`` are the ranked jobs; the first ``how_many`` distinct settings are confirmed,
+    with ``baseline`` also the shipped defaults.
     """
-    winners = distinct_winners(sweep, views, how_many)
-    varying, fixed = split_settings(sweep, winners, views, seeds)
-    config = grid_search_config(sweep.root.resolve(), varying, fixed, winners)
-    std = sweep.std_column
+    contenders = distinct_winners(sweep, views, how_many)
+    if baseline:
+        contenders = with_baseline(sweep, contenders, project_dir)
+    varying, fixed = split_settings(sweep, contenders, views, seeds)
+    config = grid_search_config(sweep.root.resolve(), varying, fixed, contenders)
     plan_data = {
         "metric": sweep.metric,
         "minimize": sweep.minimize,
         "seeds": seeds,
         "varying": varying,
         "project_dir": str(project_dir),
-        "jobs": [
-            {
-                "job_id": view.job_id,
-                "original_rank": view.rank,
-                "values": [s.get(k) for k in varying],
-                "original_mean": float(view.row[sweep.metric]),
-                "original_std": _float(view.row.get(std)) if std else None,
-                "original_runs": len(view.run_values) or None,
-            }
-            for view, s in winners
-        ],
+        "jobs": [_plan_entry(sweep, view, s, varying) for view, s in contenders],
     }
     return config, plan_data
 
@@ -184,7 +211,8 @@ def _environment_setup() -> dict:
 
 
 def run_confirmation(sweep: Sweep, views, how_many: int, seeds: int, write_only: bool = False,
-                     project_dir: Path | None = None) -> pd.DataFrame | None:
+                     project_dir: Path | None = None,
+                     baseline: bool = False) -> pd.DataFrame | None:
     """Plan, run (unless write_only) and read the confirmation grid search."""
     project_dir = Path(project_dir or PROJECT_DIR)
     root = sweep.root.resolve()
@@ -197,7 +225,7 @@ def run_confirmation(sweep: Sweep, views, how_many: int, seeds: int, write_only:
     if not (project_dir / JOB_SCRIPT).is_file():
         raise ConfirmError(f"{project_dir / JOB_SCRIPT} not found; the "
                            "confirmation runs the sweep's job script from the project folder")
-    config, plan_data = plan(sweep, views, how_many, seeds, project_dir)
+    config, plan_data = plan(sweep, views, how_many, seeds, project_dir, baseline)
     config_path, log_path = root / CONFIG_FILE, root / LOG_FILE
     atomic_write_json(config_path, config)
     atomic_write_json(root / PLAN_FILE, plan_data)
@@ -248,7 +276,7 @@ def load_confirmation(sweep: Sweep, notes: list[str]) -> pd.DataFrame | None:
         row = {k: v for k, v in entry.items() if k != "values"}
         row.update(zip(plan_data["varying"], entry["values"], strict=True))
         if match.empty:
-            notes.append(f"confirmation of job {entry['job_id']}: no result (yet) in {target}")
+            notes.append(f"confirmation of {_name(entry['job_id'])}: no result (yet) in {target}")
             row.update(confirmed_mean=None, confirmed_std=None, confirmed_runs=None,
                        confirmed_values=[])
         else:
@@ -271,7 +299,11 @@ def load_confirmation(sweep: Sweep, notes: list[str]) -> pd.DataFrame | None:
     table["confirmed_rank"] = table["confirmed_mean"].rank(
         ascending=sweep.minimize, method="min", na_option="keep"
     )
-    return table.sort_values("original_rank").reset_index(drop=True)
+    return table.sort_values("original_rank", na_position="last").reset_index(drop=True)
+
+
+def _name(job_id) -> str:
+    return "the shipped defaults" if job_id == BASELINE_LABEL else f"job {job_id}"
 
 
 def _matching_jobs(jobs: pd.DataFrame, varying: list[str], values: list) -> pd.DataFrame:
@@ -294,7 +326,8 @@ def confirmation_table(sweep: Sweep, confirmed: pd.DataFrame) -> pd.DataFrame:
     names = short_names([p for p in sweep.params if p in confirmed.columns])
     rows = []
     for _, r in confirmed.iterrows():
-        row = {"original rank": r["original_rank"], "job": r["job_id"]}
+        rank = r["original_rank"]
+        row = {"original rank": "-" if pd.isna(rank) else int(rank), "job": r["job_id"]}
         for param, name in names.items():
             row[name] = format_value(r[param])
         row["sweep mean"] = format_value(_float(r["original_mean"]))
@@ -310,8 +343,34 @@ def confirmation_table(sweep: Sweep, confirmed: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def verdict(confirmed: pd.DataFrame) -> str:
-    """Does the sweep's winner hold up on fresh seeds? One or two sentences."""
+def verdict(confirmed: pd.DataFrame, minimize: bool = False) -> str:
+    """Does the sweep's winner hold up on fresh seeds (and beat the shipped defaults, if
+    they were confirmed too)? A few sentences."""
+    text = _winner_verdict(confirmed)
+    default = confirmed[confirmed["job_id"] == BASELINE_LABEL]
+    if not default.empty and pd.notna(confirmed.iloc[0]["confirmed_mean"]):
+        text += " " + _baseline_verdict(confirmed.iloc[0], default.iloc[0], minimize)
+    return text
+
+
+def _baseline_verdict(first: pd.Series, default: pd.Series, minimize: bool) -> str:
+    if pd.isna(default["confirmed_mean"]):
+        return "The shipped defaults have no confirmed result."
+    lead = first["confirmed_mean"] - default["confirmed_mean"]
+    lead = -lead if minimize else lead
+    se = _standard_error(first, default)
+    noise = f", {lead / se:.1f} standard errors" if se else ""
+    if lead > 0 and se and lead >= 2 * se:
+        judged = "it beats them by more than the noise"
+    elif lead > 0:
+        judged = "its lead is within the noise"
+    else:
+        judged = "it does not beat them"
+    return (f"Against the shipped defaults (the optimized parameters at their templates'"
+            f" values, same seeds): {format_value(lead)}{noise}; {judged}.")
+
+
+def _winner_verdict(confirmed: pd.DataFrame) -> str:
     first = confirmed.iloc[0]
     done = confirmed[confirmed["confirmed_mean"].notna()]
     if pd.isna(first["confirmed_rank"]):
@@ -325,14 +384,16 @@ def verdict(confirmed: pd.DataFrame) -> str:
     else:
         rival = done.loc[done["confirmed_rank"] == 1].iloc[0]
         text = (f"The sweep's winner (job {first['job_id']}) ranks {rank} of {len(done)} on "
-                f"fresh seeds; job {rival['job_id']} (sweep rank {rival['original_rank']}) "
-                "does best: the sweep's ranking was partly luck.")
+                f"fresh seeds; {_name(rival['job_id'])} (sweep rank "
+                f"{format_value(rival['original_rank'])}) does best: the sweep's ranking was"
+                " partly luck.")
     if rival is not None:
         gap = abs(first["confirmed_mean"] - rival["confirmed_mean"])
         se = _standard_error(first, rival)
         if se:
             within = "within noise" if gap < 2 * se else "larger than the noise"
-            text += (f" The confirmed gap between jobs {first['job_id']} and {rival['job_id']}, "
+            text += (f" The confirmed gap between job {first['job_id']} and"
+                     f" {_name(rival['job_id'])}, "
                      f"{format_value(gap)}, is {gap / se:.1f} standard errors ({within}; "
                      "more seeds narrow it).")
     return text
@@ -354,4 +415,4 @@ def print_confirmation(sweep: Sweep, confirmed: pd.DataFrame) -> None:
           f"setting(s), {sweep.metric}:")
     with pd.option_context("display.width", 250):
         print(confirmation_table(sweep, confirmed).to_string(index=False))
-    print(verdict(confirmed))
+    print(verdict(confirmed, sweep.minimize))

@@ -69,6 +69,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="rerun the top K settings with fresh seeds and compare")
     parser.add_argument("--seeds", type=int, default=3, metavar="N",
                         help="learning runs (fresh seeds) per confirmed setting (default 3)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="with --confirm: also rerun the shipped defaults (the optimized "
+                        "parameters at their templates' values) on the same seeds and say "
+                        "whether the winner beats them")
     parser.add_argument("--confirm-write-only", action="store_true",
                         help="with --confirm: write the grid-search config for a cluster "
                         "and print how to run it, instead of running it locally")
@@ -82,6 +86,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             parser.error(f"--{name} must be at least 1")
     if args.confirm is not None and args.confirm < 1:
         parser.error("--confirm K: K must be at least 1")
+    if args.baseline and not args.confirm:
+        parser.error("--baseline goes with --confirm K")
     return args
 
 
@@ -114,7 +120,8 @@ def confirmation(args: argparse.Namespace, sweep: Sweep, views, notes: list[str]
     if args.confirm:
         try:
             confirmed = run_confirmation(sweep, views, args.confirm, args.seeds,
-                                         write_only=args.confirm_write_only)
+                                         write_only=args.confirm_write_only,
+                                         baseline=args.baseline)
         except ConfirmError as e:
             print(f"error: --confirm: {e}", file=sys.stderr)
             exit_code = 1

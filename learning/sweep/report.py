@@ -83,7 +83,7 @@ def _confirmation(sweep: Sweep, confirmed: pd.DataFrame | None) -> list[str]:
         return []
     return ["<h2>Confirmation with fresh seeds</h2>",
             _table(confirmation_table(sweep, confirmed)),
-            f"<p>{html.escape(verdict(confirmed))}</p>",
+            f"<p>{html.escape(verdict(confirmed, sweep.minimize))}</p>",
             _img(plots.confirmation(confirmed, sweep.metric), "confirmation")]
 
 

@@ -122,3 +122,43 @@ def test_plan_confirms_each_setting_once_and_rebuilds_deleted_jobs(sweep_root):
     assert rebuilt.keys() == kept.keys()
     assert (rebuilt[LR], rebuilt[GAMMA]) == (deleted.row[LR], deleted.row[GAMMA])
     assert json.dumps(rebuilt)  # plain JSON values, not numpy scalars
+
+
+@pytest.mark.slow
+def test_baseline_confirms_the_shipped_defaults_on_the_same_seeds(sweep_copy, inspect_cli):
+    code, out, err = inspect_cli(sweep_copy, "--confirm", 1, "--seeds", 2, "--baseline",
+                                 "--no-report")
+    assert code == 0, err
+    plan_data = json.loads((sweep_copy / "confirm_plan.json").read_text())
+    entries = {str(job["job_id"]): dict(zip(plan_data["varying"], job["values"], strict=True))
+               for job in plan_data["jobs"]}
+    assert entries["defaults"][LR] == 0.0003 and entries["defaults"][GAMMA] == 0.99
+    confirm = sweep_copy / "confirm"
+    confirmed = pd.read_csv(confirm / "all_data.csv", index_col=0)
+    assert len(confirmed) == 2
+    seeds = [sorted(run["seed"] for run in json.loads(
+        (confirm / "working_directories" / str(job_id) / "job_state.json").read_text()
+    )["runs"]) for job_id in confirmed["_id"]]
+    assert seeds[0] == seeds[1]  # paired: the defaults train on the winner's fresh seeds
+    assert "Against the shipped defaults (the optimized parameters at their templates'" in out
+    assert "defaults" in out.split("confirmation (2 fresh seeds")[1]
+
+
+def test_baseline_settings_take_the_templates_values():
+    from learning.contract import PROJECT_DIR
+    from learning.sweep.baseline import NoBaseline, baseline_settings
+
+    settings = {"config.config_templates": "hp_optim/config_templates_ppo.json",
+                LR: 0.01, "config.hysr_config.robot_position:0": 0.0,
+                "learning_runs_per_job": 5, "config.rl_config.num_timesteps": 64}
+    params = [LR, "config.hysr_config.robot_position:0", "learning_runs_per_job"]
+    default = baseline_settings(settings, params, PROJECT_DIR)
+    hysr = json.loads((PROJECT_DIR / "config" / "hysr.json").read_text())
+    assert default[LR] == 0.0003
+    assert default["config.hysr_config.robot_position:0"] == hysr["robot_position"][0]
+    assert default["learning_runs_per_job"] == 3
+    assert default["config.rl_config.num_timesteps"] == 64  # fixed params stay
+    with pytest.raises(NoBaseline, match="robot_position:7 has no value in the templates"):
+        baseline_settings(settings, ["config.hysr_config.robot_position:7"], PROJECT_DIR)
+    with pytest.raises(NoBaseline, match="not a config parameter"):
+        baseline_settings(settings, ["singularity.image"], PROJECT_DIR)
