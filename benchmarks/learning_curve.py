@@ -1,21 +1,22 @@
-"""Learning curve of the default PPO config: evaluation reward and hit rate vs timesteps.
+"""Learning curve of a config (default: PPO): evaluation reward, hit and return rate vs timesteps.
 
 Trains with config/config.json's rl_config (PPO; --config config/config_sac.json: SAC,
-config/config_ppo_zoo.json: rl-baselines3-zoo's MuJoCo PPO setting) in chunks and, after
+config/config_ppo_zoo.json: rl-baselines3-zoo's MuJoCo PPO setting, config/config_aim.json:
+the setting the aiming sweep found) in chunks and, after
 each chunk, evaluates the deterministic policy on the same fixed balls (evaluation_episodes
 from rl_common_config, one evaluation seed for every point; a normalized policy sees the
 observation statistics so far, frozen); a uniformly random policy is evaluated on the same
-balls for comparison. Prints a table and writes benchmarks/output/learning_curve.png and
-learning_curve.json.
+balls for comparison. Prints a table and writes benchmarks/output/learning_curve_<config
+name>.png and .json.
 
     python benchmarks/learning_curve.py                 # the README's figures
     taskset -c 0 python benchmarks/learning_curve.py    # pinned to one core
 
 torch runs on --threads threads (default 1, as the learner's torch_threads default). The
 wall time is the training time (the evaluations are not counted); on a machine shared
-with other work it is noisy. At the end it prints the timesteps and the training time
-after which the hit rate first reached 0.5 and 0.9 (at the evaluation points: more
---points, finer figures).
+with other work it is noisy (the load average is printed). At the end it prints the
+timesteps and the training time after which the hit rate first reached 0.5 and 0.9 and the
+return rate 0.3 and 0.6 (at the evaluation points: more --points, finer figures).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             f" {point['return_rate']:>7.2f} {point['wall_time_s']:>8.0f}",
             flush=True,
         )
-    reached = hit_rate_milestones(points)
+    reached = milestones(points)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     summary = {
@@ -121,25 +122,30 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_at_end": os.getloadavg(),
         "random_policy": random_result,
         "points": points,
-        "hit_rate_reached": reached,
+        "reached": reached,
     }
-    (output / "learning_curve.json").write_text(json.dumps(summary, indent=2) + "\n")
-    plot(summary, output / "learning_curve.png")
-    print(f"wrote {output / 'learning_curve.png'} and learning_curve.json")
+    name = f"learning_curve_{Path(args.config).stem}"
+    (output / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    plot(summary, output / f"{name}.png")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())};"
+          f" wrote {output / name}.png and .json")
     return 0
 
 
-def hit_rate_milestones(points: list[dict]) -> dict[str, dict | None]:
-    """The first evaluation point at or above a hit rate of 0.5 and of 0.9: its timesteps
-    and training wall time (None: not reached); printed."""
+MILESTONES = (("hit_rate", 0.5), ("hit_rate", 0.9), ("return_rate", 0.3), ("return_rate", 0.6))
+
+
+def milestones(points: list[dict]) -> dict[str, dict | None]:
+    """The first evaluation point at or above each milestone (hit rate 0.5 and 0.9, return
+    rate 0.3 and 0.6): its timesteps and training wall time (None: not reached); printed."""
     reached: dict[str, dict | None] = {}
-    for goal in (0.5, 0.9):
-        point = next((p for p in points if p["hit_rate"] >= goal), None)
-        reached[str(goal)] = point and {"timesteps": point["timesteps"],
-                                        "wall_time_s": point["wall_time_s"]}
+    for key, goal in MILESTONES:
+        point = next((p for p in points if p[key] >= goal), None)
+        reached[f"{key}>={goal}"] = point and {"timesteps": point["timesteps"],
+                                               "wall_time_s": point["wall_time_s"]}
         when = (f"after {point['timesteps']} timesteps, {point['wall_time_s']:.0f} s of"
                 " training" if point else "not reached")
-        print(f"hit rate >= {goal}: {when}")
+        print(f"{key.replace('_', ' ')} >= {goal}: {when}")
     return reached
 
 
