@@ -45,9 +45,14 @@ def baseline_settings(settings: dict[str, Any], params: list[str],
     for param in params:
         if param.startswith(PREFIX):
             try:
-                baseline[param] = template_value(templates, param[len(PREFIX):])
+                value = template_value(templates, param[len(PREFIX):])
             except (KeyError, IndexError, TypeError, ParameterError) as e:
                 raise NoBaseline(f"{param} has no value in the templates {path}") from e
+            if isinstance(value, (dict, list)):
+                raise NoBaseline(f"{param} is {type(value).__name__} in the templates {path};"
+                                 " a confirmation compares single values (optimize its keys"
+                                 " or items instead, e.g. {param}.<key>)")
+            baseline[param] = value
         elif param in OPTION_DEFAULTS:
             baseline[param] = OPTION_DEFAULTS[param]
         else:

@@ -160,5 +160,7 @@ def test_baseline_settings_take_the_templates_values():
     assert default["config.rl_config.num_timesteps"] == 64  # fixed params stay
     with pytest.raises(NoBaseline, match="robot_position:7 has no value in the templates"):
         baseline_settings(settings, ["config.hysr_config.robot_position:7"], PROJECT_DIR)
+    with pytest.raises(NoBaseline, match=r"config.rl_config.normalize is dict in the templates"):
+        baseline_settings(settings, ["config.rl_config.normalize"], PROJECT_DIR)
     with pytest.raises(NoBaseline, match="not a config parameter"):
         baseline_settings(settings, ["singularity.image"], PROJECT_DIR)
