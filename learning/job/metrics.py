@@ -146,13 +146,20 @@ def run_score(working_dir: Path, run: RunState) -> Score:
     return score
 
 
+#: metrics that may be NaN in a finished job: the training episodes' mean return is
+#: undefined when no training episode ended (a very short training over many envs); the
+#: evaluation's metrics, which the shipped sweeps optimize, never may.
+MAY_BE_NAN = ("mean_eprewmean", "std_eprewmean")
+
+
 def all_finite(metrics: dict[str, float]) -> bool:
-    return all(is_finite(value) for value in metrics.values())
+    return all(is_finite(value) for key, value in metrics.items() if key not in MAY_BE_NAN)
 
 
 def unscored_runs(runs: list[RunState]) -> list[str]:
-    """What is missing from the finished runs' scores, one entry per run that lacks a
-    value (NaN: its evaluation.json or progress.csv did not have it); empty if none."""
+    """What is missing from the finished runs' scores, one entry per run that lacks an
+    evaluation value (NaN: its evaluation.json did not have it); empty if none. A missing
+    rollout/ep_rew_mean (no training episode ended) is not missing: see MAY_BE_NAN."""
     problems = []
     for run in runs:
         if run.score is None:
@@ -160,8 +167,7 @@ def unscored_runs(runs: list[RunState]) -> list[str]:
             continue
         final_dir = Path(run.final_model or "").parent
         sources = {"eval_reward": f"mean_reward of {final_dir / LOG_DIR / EVALUATION_FILE}",
-                   "hit_rate": f"hit_rate of {final_dir / LOG_DIR / EVALUATION_FILE}",
-                   "eprewmean": f"{EPREWMEAN_COLUMN} of its attempts' {PROGRESS_FILE}"}
+                   "hit_rate": f"hit_rate of {final_dir / LOG_DIR / EVALUATION_FILE}"}
         missing = [f"{name} ({source})" for name, source in sources.items()
                    if not is_finite(getattr(run.score, name))]
         if missing:

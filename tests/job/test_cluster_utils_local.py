@@ -23,13 +23,20 @@ TINY_FIXED = {
     "config.rl_config.batch_size": 32,
     "config.rl_config.n_epochs": 1,
     "config.rl_common_config.evaluation_episodes": 2,
-    "learning_runs_per_job": 2,  # ppo_local (1 CPU per job): two chunks, a resume between
+    "learning_runs_per_job": 2,
 }
 
 
 def tiny_config(tmp_path: Path, name: str, **changes) -> Path:
+    """The shipped config on tiny budgets: batch_size fixed (32 divides the tiny rollouts,
+    so it is not optimized) and no pruning (the tests' jobs are too few for its rule)."""
     config = json.loads((REPO / "hp_optim" / name).read_text())
     config["results_dir"] = str(tmp_path / "results")
+    for key in [k for k in config["fixed_params"] if k.startswith("pruning.")]:
+        del config["fixed_params"][key]
+    if "optimized_params" in config:
+        config["optimized_params"] = [p for p in config["optimized_params"]
+                                      if p["param"] not in TINY_FIXED]
     config["fixed_params"].update(TINY_FIXED)
     config.update(changes)
     path = tmp_path / name
@@ -104,8 +111,11 @@ def test_hp_optimization_local(tmp_path):
         state = check_job_dir(job_dir, runs=1)
         assert [s["outcome"] for s in state["segments"]] == ["resume", "finished"]
         settings = json.loads((job_dir / "settings.json").read_text())
-        hysr = json.loads((job_dir / "run_0.0-0/config/hysr_config.json").read_text())
-        assert hysr["robot_position"][0] == settings["config"]["hysr_config"]["robot_position:0"]
+        rl = json.loads((job_dir / "run_0.0-0/config/rl_config.json").read_text())
+        sampled = settings["config"]["rl_config"]  # the demo's optimized parameters
+        assert rl["learning_rate"] == sampled["learning_rate"]
+        assert rl["n_envs"] == sampled["n_envs"]
+        assert rl["normalize"]["norm_obs"] == sampled["normalize"]["norm_obs"]
 
     # rerun the best job standalone, to completion, in a new directory
     best_id = max(rows, key=lambda row: float(row["mean_eval_reward"]))["_id"]

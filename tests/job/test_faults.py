@@ -216,6 +216,17 @@ def test_read_only_working_dir_is_one_line_and_exit_code_73(tmp_path, read_only_
     assert err.count("\n") == 1
 
 
+def test_no_training_episode_ended_is_still_a_result(tmp_path):
+    """64 timesteps over 8 envs end no training episode: rollout/ep_rew_mean is undefined
+    (mean_eprewmean NaN), but the evaluation's metrics are real, so the job finishes."""
+    code, working_dir = run_job(tmp_path, learning_runs_per_job=1,
+                                config__rl_config__n_envs=8, config__rl_config__n_steps=8)
+    assert code == 0
+    metrics = read_state(working_dir)["metrics"]
+    assert math.isnan(metrics["mean_eprewmean"])
+    assert math.isfinite(metrics["mean_eval_reward"]) and math.isfinite(metrics["mean_hit_rate"])
+
+
 def test_a_state_without_scores_never_finishes_with_nan_metrics(tmp_path, capsys):
     code, working_dir = run_job(tmp_path, learning_runs_per_job=2)
     assert code == 0
