@@ -25,11 +25,12 @@ RESULTS ?= results/ppo_local
 
 # The main job: a small hyperparameter optimization on this machine (cluster_utils'
 # local mode, non-interactive), on the embedded default templates, through the launcher
-# (pre-flight checks; --fresh moves an earlier demo's results aside), then the winners
-# are inspected.
+# (pre-flight checks; --fresh moves an earlier demo's results aside); then the winner and
+# the shipped defaults are rerun on 3 fresh seeds and the verdict says whether it wins.
+DEMO_SEEDS ?= 3
 demo: setup
 	$(PY) -m learning.sweep hp_optim/ppo_local.json --fresh 'results_dir="$(CURDIR)/results"'
-	$(PY) -m learning.sweep.inspection results/ppo_local
+	$(PY) -m learning.sweep.inspection results/ppo_local --confirm 1 --seeds $(DEMO_SEEDS) --baseline
 
 # Ranked table + report.html of an optimization: make inspect RESULTS=results/<name>
 inspect: setup
