@@ -73,11 +73,13 @@ def run_preflight(sweep: SweepFile) -> Preflight:
     if sweep.kind == HP_OPTIMIZATION:
         result.distributions, _ = distribution_problems(sweep)
         entries = [_entry_of_distribution(i, d) for i, d in enumerate(result.distributions)]
-        result.problems += _metric_problems(sweep)
-        result.problems += preflight_pruning.optimizer_problems(sweep)
+        metric_problems = _metric_problems(sweep)
+        result.problems += metric_problems + preflight_pruning.optimizer_problems(sweep)
     else:
         entries = _grid_entries(sweep)
-    result.problems += preflight_pruning.pruning_problems(sweep)
+        metric_problems = []
+    if not metric_problems:  # else pruning.metric would be compared with a wrong metric
+        result.problems += preflight_pruning.pruning_problems(sweep)
     name_problems = _fixed_name_problems(sweep, result.distributions)
     result.problems += name_problems
     if not name_problems:
@@ -263,14 +265,19 @@ class ConfigChecks:
         error = self.job_problem(self._reference(), self.fixed)
         if error is None:
             return []
-        alone = []  # each fixed param on its own, so that every bad one is named
-        for name, value in self.fixed.items():
-            if name != TEMPLATES_PARAM:
-                single = self.job_problem(self._reference(),
-                                          {**self._templates_only(), name: value})
-                if single:
-                    alone.append(f"fixed_params: {single}")
-        return list(dict.fromkeys(alone)) or [f"fixed_params: {error}"]
+        # each fixed param on its own, so that every bad one is named; one that fails
+        # alone is checked again beside those that pass alone (pruning needs
+        # training_iterations, batch_size may need n_steps): only then is it named
+        alone = {name: self.job_problem(self._reference(), {**self._templates_only(),
+                                                             name: value})
+                 for name, value in self.fixed.items() if name != TEMPLATES_PARAM}
+        good = {name: self.fixed[name] for name, single in alone.items() if not single}
+        named = []
+        for name, single in alone.items():
+            if single and self.job_problem(self._reference(), {
+                    **self._templates_only(), **good, name: self.fixed[name]}):
+                named.append(f"fixed_params: {single}")
+        return list(dict.fromkeys(named)) or [f"fixed_params: {error}"]
 
     def _joint_problems(self) -> list[str]:
         """A few samples of all parameters at once (interactions between parameters)."""
