@@ -132,7 +132,9 @@ class TableTennisEnv(gym.Env):
     ``info`` at the last step holds ``hit`` (bool), ``min_distance_ball_racket`` (m),
     ``min_distance_ball_target`` (m, None without hit), ``max_ball_velocity`` (m/s, after the
     hit; 0.0 without hit), ``reward_terms`` (dict from ``learning.envs.rewards.episode_reward``),
-    ``hit_step`` (control step of the first hit or None), ``episode_steps``,
+    ``hit_step`` (control step of the first hit or None), ``hit_position`` (the ball's
+    position at that step, m, or None), ``ball_position`` (where the episode ended: for
+    "bounced_after_hit" where the return landed), ``episode_steps``,
     ``end_reason`` (see Episode End) and ``launch``
     (launch position and velocity). Other steps return an empty ``info``.
 
@@ -312,6 +314,7 @@ class TableTennisEnv(gym.Env):
         ):
             self._hit = True
             self._hit_step = self._steps
+            self._hit_position = list(ball)
             self._min_dist_target = _distance(ball, self._target)
         elif self._hit:
             d_target = _segment_distance(self._prev_ball, ball, self._target)
@@ -361,6 +364,7 @@ class TableTennisEnv(gym.Env):
         self._steps = 0
         self._hit = False
         self._hit_step = None
+        self._hit_position = None
         self._min_dist_racket = math.inf
         self._min_dist_target = math.inf
         self._max_speed = 0.0
@@ -425,6 +429,8 @@ class TableTennisEnv(gym.Env):
             "max_ball_velocity": self._max_speed,
             "reward_terms": terms,
             "hit_step": self._hit_step,
+            "hit_position": self._hit_position,
+            "ball_position": self._ball_q[:3].tolist(),
             "episode_steps": self._steps,
             "end_reason": end_reason,
             "launch": self._launch,

@@ -172,3 +172,18 @@ def test_contradicting_sweep_parameter_is_named():
                                              r": policy_kwargs.net_arch.vf:1: 0 is out of range"):
         merge_and_validate(read, {"rl_config.policy_kwargs.net_arch.vf:1": 0},
                            check_load_path=False)
+
+
+def test_aim_config_loads_and_differs_from_the_defaults_only_where_documented(config_dir):
+    """config/config_aim.json (README "Aiming"): the RL settings the aiming sweep found
+    and the robot moved to x = 0; every other setting is the defaults'."""
+    aim = load_configs(config_dir / "config_aim.json")
+    default = load_configs(config_dir / "config.json")
+    assert aim.hysr["robot_position"] == [0.0, *default.hysr["robot_position"][1:]]
+    assert {k: v for k, v in aim.hysr.items() if k != "robot_position"} == {
+        k: v for k, v in default.hysr.items() if k != "robot_position"}
+    assert aim.reward == default.reward and aim.pam == default.pam
+    changed = {k for k in aim.rl if aim.rl[k] != default.rl[k]}
+    assert changed == {"learning_rate", "n_steps", "batch_size", "n_envs", "normalize",
+                       "num_timesteps"}
+    assert aim.rl["normalize"]["norm_obs"] and not aim.rl["normalize"]["norm_reward"]

@@ -217,6 +217,8 @@ def test_reward_is_sparse_and_info_has_the_terms(configs):
     assert 30 <= steps <= 100  # ~1 s of flight at 50 Hz
     for key in ("max_ball_velocity", "min_distance_ball_racket", "episode_steps", "launch"):
         assert key in info
+    assert info["hit_position"] is None
+    assert info["ball_position"][1] < configs["hysr"]["robot_position"][1]  # passed it
 
 
 def test_a_hit_ends_after_the_bounce_with_the_return_reward(configs):
@@ -234,6 +236,10 @@ def test_a_hit_ends_after_the_bounce_with_the_return_reward(configs):
     assert rewards[-1] == pytest.approx(expected)
     assert info["end_reason"] in ("bounced_after_hit", "out_of_bounds")
     assert info["max_ball_velocity"] > 1.0
+    # hit near the racket (within reach of the shoulder), then away from the robot
+    shoulder = [0.0, *hysr["robot_position"][1:]]
+    assert np.linalg.norm(np.subtract(info["hit_position"], shoulder)) < 1.5
+    assert info["ball_position"][1] > info["hit_position"][1]
 
 
 def test_trajectory_n_replays_and_minus_one_varies(configs):
