@@ -53,6 +53,7 @@ bench: setup
 	$(PY) benchmarks/search_efficiency.py
 	$(PY) benchmarks/learning_curve.py
 	$(PY) benchmarks/faults.py
+	$(PY) benchmarks/demo_verdicts.py
 
 clean:
 	rm -rf $(VENV) results runs benchmarks/output

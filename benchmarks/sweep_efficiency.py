@@ -1,7 +1,9 @@
 """How many useful env steps a local sweep trains per core-second, and what a job adds.
 
 Runs ``python -m cluster_utils.hp_optimization`` on hp_optim/ppo_local.json (local
-mode), changed to --jobs jobs of --runs learner runs with --timesteps each and
+mode), changed to --jobs jobs of --runs learner runs with --timesteps each (one training
+iteration, no pruning, only the learning rate sampled: every job's step costs what the
+reference learner's does) and
 --cpus-per-job CPUs per job (request_cpus; each job runs that many learners at once),
 results in benchmarks/output/.  Before it, one learner alone (``python -m learning``, the
 same merged config, pinned to one CPU) gives the reference rate: useful env steps per
@@ -49,10 +51,19 @@ def sweep_config(args: argparse.Namespace, results_dir: Path) -> dict:
     config["remove_working_dirs"] = False  # keep every job's state for the analysis
     config["num_best_jobs_whose_data_is_kept"] = 0
     config["cluster_requirements"]["request_cpus"] = args.cpus_per_job
-    config["fixed_params"].update({
+    # every job costs the same per step as the reference learner: only the learning rate
+    # is sampled (n_envs, batch_size and normalization would change the rate), one
+    # training iteration, no pruning (a stopped job would not train its timesteps)
+    config["optimized_params"] = [p for p in config["optimized_params"]
+                                  if p["param"] == "config.rl_config.learning_rate"]
+    fixed = {key: value for key, value in config["fixed_params"].items()
+             if not key.startswith("pruning.") and key != "intermediate_evaluation_episodes"}
+    fixed.update({
         "config.rl_config.num_timesteps": args.timesteps,
         "learning_runs_per_job": args.runs,
+        "training_iterations": 1,
     })
+    config["fixed_params"] = fixed
     config["optimization_setting"].update(
         number_of_samples=args.jobs, n_jobs_per_iteration=args.jobs
     )

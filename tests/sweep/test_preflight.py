@@ -65,6 +65,7 @@ def only(problems: list[str]) -> str:
 @pytest.mark.parametrize("name, overrides", [
     ("ppo_local.json", []),
     ("grid_search.json", []),
+    ("ppo_aim.json", []),
     # the cluster files on a machine without Slurm: checked as local runs
     ("ppo.json", ["optimization_setting.run_local=True"]),
     ("sac.json", ["optimization_setting.run_local=True"]),
