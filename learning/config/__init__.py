@@ -25,9 +25,9 @@ from learning.config.rl import (
     ALGORITHMS,
     RL_COMMON_DEFAULTS,
     RL_VEC_ENV_DEFAULTS,
-    algorithm_class,
     rl_schema,
 )
+from learning.config.sb3_limits import algorithm_class
 
 __all__ = [
     "ALGORITHMS",

@@ -17,7 +17,7 @@ from learning.config.policy import (
     validate_normalize,
     validate_policy_kwargs,
 )
-from learning.config.sb3_limits import check_sb3_limits
+from learning.config.sb3_limits import algorithm_class, check_sb3_limits
 
 ALGORITHMS = ("ppo", "sac")
 # rl_config keys that are ours, not stable-baselines3's.
@@ -106,13 +106,6 @@ def validate_rl_common(data: dict[str, Any], file: Path) -> dict[str, Any]:
         )
     check_range(radius, file, "evaluation_target_radius", low=0, low_open=True)
     return data
-
-
-def algorithm_class(algorithm: str) -> type:
-    """The stable-baselines3 class of ``algorithm`` ("ppo" or "sac")."""
-    from stable_baselines3 import PPO, SAC
-
-    return {"ppo": PPO, "sac": SAC}[algorithm]
 
 
 def _annotation_kinds(annotation: Any) -> set[str]:

@@ -29,12 +29,17 @@ OBSERVATION_BYTES = OBSERVATION_SIZE * ITEM_BYTES[OBSERVATION_DTYPE]
 ACTION_BYTES = ACTION_SIZE * ITEM_BYTES[ACTION_DTYPE]  # SB3 stores float32 actions
 
 
+def algorithm_class(algorithm: str) -> type:
+    """The stable-baselines3 class of ``algorithm`` ("ppo" or "sac")."""
+    from stable_baselines3 import PPO, SAC
+
+    return {"ppo": PPO, "sac": SAC}[algorithm]
+
+
 def sb3_value(data: dict[str, Any], algorithm: str, key: str) -> Any:
     """rl_config's value of ``key``, or stable-baselines3's default for ``algorithm``."""
     if key in data:
         return data[key]
-    from learning.config.rl import algorithm_class
-
     return inspect.signature(algorithm_class(algorithm).__init__).parameters[key].default
 
 

@@ -127,8 +127,8 @@ def _intermediate(sweep: Sweep, notes: list[str]) -> list[str]:
     from learning.sweep.intermediate import read_intermediate
 
     points = read_intermediate(sweep.root, sweep.metric, notes)
-    if points.empty:
-        return []
+    if points.empty or points["iteration"].max() <= 1:
+        return []  # nothing between iterations to show: one point per job, its metric
     stopped = points[points["status"] == "stopped_early"].groupby("job_id")["stopped_at"].first()
     where = ", ".join(f"job {j} after iteration {int(k)}" for j, k in stopped.items())
     return ["<h2>The metric over training iterations</h2>",
