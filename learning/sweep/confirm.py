@@ -379,7 +379,9 @@ def _winner_verdict(confirmed: pd.DataFrame) -> str:
     if rank == 1:
         text = (f"The sweep's winner (job {first['job_id']}) also ranks first of {len(done)} "
                 "on fresh seeds.")
-        others = done[done["confirmed_rank"] > 1].sort_values("confirmed_rank")
+        # the shipped defaults get a sentence of their own (_baseline_verdict)
+        others = done[(done["confirmed_rank"] > 1) & (done["job_id"] != BASELINE_LABEL)]
+        others = others.sort_values("confirmed_rank")
         rival = others.iloc[0] if len(others) else None
     else:
         rival = done.loc[done["confirmed_rank"] == 1].iloc[0]

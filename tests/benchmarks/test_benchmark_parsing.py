@@ -1,6 +1,6 @@
 """The benchmarks' own reading of what the suite prints or returns (quick, no learner):
-demo_verdicts.py parses the verdict sentence of ``--confirm --baseline``, landing.py
-summarizes the env's end-of-episode info."""
+demo_verdicts.py parses the verdict sentence of ``--confirm --baseline`` (which names the
+gap to the defaults once), landing.py summarizes the env's end-of-episode info."""
 
 from __future__ import annotations
 
@@ -47,3 +47,9 @@ def test_landing_summary():
     assert result["returns_landed"] == 2
     assert result["landing_x_from_target_mean_std"] == [-0.7, 0.2]
     assert result["landing_y_from_target_mean_std"] == [0.0, 0.2]
+
+
+def test_verdict_names_the_gap_to_the_defaults_once():
+    text = verdict(confirmed(0.3, -0.1, std=0.05))
+    assert text.startswith("The sweep's winner (job 4) also ranks first of 2 on fresh seeds.")
+    assert text.count("standard errors") == 1, text
