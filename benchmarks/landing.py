@@ -36,10 +36,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def episodes_of(run: Path, episodes: int, seed: int) -> tuple[list[dict], dict]:
     import torch
-    from stable_baselines3 import PPO, SAC
 
-    from learning.config import load_configs
-    from learning.training.evaluation import model_policy
+    from learning.config import algorithm_class, load_configs
+    from learning.training.evaluation import evaluate, model_policy
     from learning.training.normalization import load_observation_normalizer
     from learning.training.train import make_env
 
@@ -47,19 +46,12 @@ def episodes_of(run: Path, episodes: int, seed: int) -> tuple[list[dict], dict]:
     config = load_configs(run / "logs" / "configs" / "config.json", check_load_path=False)
     model_path = run / config.rl["save_path"]  # relative to the run's folder, or absolute
     env = make_env(config)
-    model = (PPO if config.algorithm == "ppo" else SAC).load(model_path, device="cpu")
+    model = algorithm_class(config.algorithm).load(model_path, device="cpu")
     policy = model_policy(model, load_observation_normalizer(model_path, env, config))
-    infos = []
-    obs, _ = env.reset(seed=seed)
-    for episode in range(episodes):
-        if episode:
-            obs, _ = env.reset()
-        done, info = False, {}
-        while not done:
-            obs, _, terminated, truncated, info = env.step(policy(obs))
-            done = terminated or truncated
-        infos.append(info)
-    return infos, {"hysr": config.hysr, "radius": config.rl_common["evaluation_target_radius"]}
+    radius = config.rl_common["evaluation_target_radius"]
+    infos: list[dict] = []
+    evaluate(policy, env, episodes, seed, radius, episode_infos=infos)
+    return infos, {"hysr": config.hysr, "radius": radius}
 
 
 def summary(infos: list[dict], hysr: dict, radius: float) -> dict:
@@ -78,8 +70,7 @@ def summary(infos: list[dict], hysr: dict, radius: float) -> dict:
         "episodes": len(infos),
         "robot_x": robot_x,
         "hit_rate": round(len(hits) / len(infos), 3),
-        "return_rate": round(float(np.mean(distances <= radius)) * len(hits) / len(infos), 3)
-        if len(hits) else 0.0,
+        "return_rate": round(int(np.sum(distances <= radius)) / len(infos), 3),
         "hit_x_from_robot_mean_std": mean_std(hit_x),
         "returns_landed": len(landed),
         "landing_x_from_target_mean_std": mean_std(land[:, 0]),

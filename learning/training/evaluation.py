@@ -18,9 +18,12 @@ def evaluate(
     seed: int,
     target_radius: float,
     should_stop: Callable[[], bool] = lambda: False,
+    episode_infos: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """Run ``episodes`` episodes of ``policy`` on ``env`` (reset with ``seed`` once, so the
     sequence of balls is fixed by the seed) and summarize them; None if stopped early.
+    ``episode_infos``: a list to append each episode's last ``info`` to (where the ball
+    was hit and landed: benchmarks/landing.py).
 
     hit_rate: fraction of episodes whose final info says "hit"; return_rate: fraction hit
     and returned to within ``target_radius`` (m) of the target ("min_distance_ball_target").
@@ -38,6 +41,8 @@ def evaluate(
             total += float(reward)
             steps += 1
             done = terminated or truncated
+        if episode_infos is not None:
+            episode_infos.append(info)
         hit = bool(info.get("hit", False))
         target_distance = info.get("min_distance_ball_target")
         rewards.append(total)
