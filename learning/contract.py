@@ -10,6 +10,7 @@ heavy, so every wing, on a compute node or a login node, can import it.
 from __future__ import annotations
 
 import errno
+import json
 import re
 from pathlib import Path
 from typing import NamedTuple
@@ -156,6 +157,8 @@ WORKING_DIRS_FOLDER = "working_directories"
 INTERMEDIATE_DIR = "intermediate_results"
 #: the record of a job run outside a sweep (standalone), in its working dir
 INTERMEDIATE_FILE = "intermediate_results.json"
+#: the records' "format" (fields: learning.job.pruning)
+INTERMEDIATE_FORMAT = "lttfs-intermediate/1"
 #: metrics.csv: 1.0 for a job the pruning rule stopped early (its metrics are then its
 #: estimate after ``trained_iterations`` training iterations), 0.0 otherwise
 STOPPED_EARLY_METRIC = "stopped_early"
@@ -174,3 +177,15 @@ def intermediate_record_path(working_dir: Path, job_id: object) -> Path:
     if working_dir.parent.name == WORKING_DIRS_FOLDER and job_id is not None:
         return working_dir.parent.parent / INTERMEDIATE_DIR / f"job_{job_id}.json"
     return working_dir / INTERMEDIATE_FILE
+
+
+def read_intermediate_record(path: Path) -> dict | None:
+    """A job's intermediate record (the job's pruning rule reads its peers', the inspection
+    all of them); None if missing, unreadable (being replaced) or of another format."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != INTERMEDIATE_FORMAT:
+        return None
+    return record

@@ -37,7 +37,6 @@ Why not cluster_utils' own ``kill_bad_jobs_early``: see README, "Pruning".
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -50,16 +49,18 @@ from cluster_utils import client
 from learning.atomic_io import atomic_write_json
 from learning.contract import (
     INTERMEDIATE_DIR,
+    INTERMEDIATE_FORMAT,
     OUTCOME_INTERRUPTED,
     OUTCOME_OK,
     STOPPED_EARLY_METRIC,
     intermediate_record_path,
+    read_intermediate_record,
 )
 from learning.job import metrics as job_metrics
 from learning.job.settings import JobConfigError
 from learning.job.state import FINISHED, PENDING, JobState, RunState
 
-RECORD_FORMAT = "lttfs-intermediate/1"
+RECORD_FORMAT = INTERMEDIATE_FORMAT
 PRUNING_KEYS = ("keep_fraction", "metric", "minimize", "min_jobs")
 RUNNING, FINISHED_RECORD, STOPPED = "running", "finished", "stopped_early"
 
@@ -120,15 +121,10 @@ def read_pruning(settings: dict[str, Any], training_iterations: int) -> PruningO
 
 
 def read_record(path: Path) -> dict[str, Any] | None:
-    """A job's intermediate record, None if missing or unreadable (being replaced, or
-    from another version)."""
-    try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
-        return None
-    if not isinstance(record.get("iterations"), list):
+    """A job's intermediate record with its list of iterations, None if missing or
+    unreadable (being replaced, or from another version)."""
+    record = read_intermediate_record(path)
+    if record is None or not isinstance(record.get("iterations"), list):
         return None
     return record
 

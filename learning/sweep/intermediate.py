@@ -9,15 +9,18 @@ off or of another format is skipped with a note.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
-from learning.contract import INTERMEDIATE_DIR, STOPPED_EARLY_METRIC, TRAINED_ITERATIONS_METRIC
+from learning.contract import (
+    INTERMEDIATE_DIR,
+    STOPPED_EARLY_METRIC,
+    TRAINED_ITERATIONS_METRIC,
+    read_intermediate_record,
+)
 
-RECORD_FORMAT = "lttfs-intermediate/1"  # learning.job.pruning.RECORD_FORMAT
 COLUMNS = ["job_id", "iteration", "value", "status", "stopped_at", "training_iterations",
            "final"]
 
@@ -46,11 +49,8 @@ def read_intermediate(root: Path, metric: str, notes: list[str]) -> pd.DataFrame
     rows = []
     skipped = []
     for path in sorted(folder.glob("job_*.json")) if folder.is_dir() else []:
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
-            record = None
-        if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
+        record = read_intermediate_record(path)
+        if record is None:
             skipped.append(path.name)
             continue
         job_id = record.get("job_id")
