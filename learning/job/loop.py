@@ -338,9 +338,7 @@ class Job:
         self.state.message = message
         self.failure = (JobConfigError if config_error else JobFailed)(message)
         self.log(f"FAILED: {message}")
-        if self.pool:
-            self.log(f"stopping the other learners: {', '.join(self.running)}")
-            self.pool.terminate_all()
+        self._stop_learners()
 
     def _halt(self, error: JobWriteFailed) -> None:
         """A write failed (the job's or a learner's): start nothing more, ask the running
@@ -351,11 +349,15 @@ class Job:
             return
         self.halt = error
         self.log(f"STOPPING: {error}")
+        self._stop_learners()
+
+    # ----------------------------------------------------------------- learners
+
+    def _stop_learners(self) -> None:
+        """Ask the running learners to save and exit (SIGTERM); the loop waits for them."""
         if self.pool:
             self.log(f"stopping the other learners: {', '.join(self.running)}")
             self.pool.terminate_all()
-
-    # ----------------------------------------------------------------- learners
 
     def _start_attempt(self, run: RunState, cpus: frozenset[int]) -> None:
         roles = self.pruner.attempt_roles(self.configs.roles, run,
@@ -514,6 +516,4 @@ class Job:
         client.announce_fraction_finished(done / (iterations * len(self.state.runs)))
         if self.pruner.after_settle(self.state):  # the rule stops the job now
             self.save()
-            if self.pool:
-                self.log(f"stopping the other learners: {', '.join(self.running)}")
-                self.pool.terminate_all()
+            self._stop_learners()
