@@ -360,7 +360,7 @@ def _baseline_verdict(first: pd.Series, default: pd.Series, minimize: bool) -> s
     lead = -lead if minimize else lead
     se = _standard_error(first, default)
     noise = f", {lead / se:.1f} standard errors" if se else ""
-    if lead > 0 and se and lead >= 2 * se:
+    if lead > 0 and se and beyond_noise(lead, se):
         judged = "it beats them by more than the noise"
     elif lead > 0:
         judged = "its lead is within the noise"
@@ -393,12 +393,20 @@ def _winner_verdict(confirmed: pd.DataFrame) -> str:
         gap = abs(first["confirmed_mean"] - rival["confirmed_mean"])
         se = _standard_error(first, rival)
         if se:
-            within = "within noise" if gap < 2 * se else "larger than the noise"
+            within = "larger than the noise" if beyond_noise(gap, se) else "within noise"
             text += (f" The confirmed gap between job {first['job_id']} and"
                      f" {_name(rival['job_id'])}, "
                      f"{format_value(gap)}, is {gap / se:.1f} standard errors ({within}; "
                      "more seeds narrow it).")
     return text
+
+
+#: a confirmed gap counts as real from this many standard errors of the difference on
+NOISE_STANDARD_ERRORS = 2
+
+
+def beyond_noise(gap: float, se: float) -> bool:
+    return gap >= NOISE_STANDARD_ERRORS * se
 
 
 def _standard_error(a: pd.Series, b: pd.Series) -> float | None:
