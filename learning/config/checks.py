@@ -189,6 +189,12 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def is_integer(value: Any, minimum: int | None = None) -> bool:
+    """A JSON integer (not a bool), at least ``minimum`` if given."""
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and (minimum is None or value >= minimum))
+
+
 def check_range(
     value: float,
     file: Path,

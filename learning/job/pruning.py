@@ -47,6 +47,7 @@ from typing import Any
 from cluster_utils import client
 
 from learning.atomic_io import atomic_write_json
+from learning.config.checks import is_integer
 from learning.contract import (
     INTERMEDIATE_DIR,
     INTERMEDIATE_FORMAT,
@@ -80,14 +81,10 @@ class PruningOptions:
         return self.keep_fraction is not None
 
 
-def _is_int(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
 def read_pruning(settings: dict[str, Any], training_iterations: int) -> PruningOptions:
     """The pruning options of a job's settings; JobConfigError naming a bad setting."""
     episodes = settings.get("intermediate_evaluation_episodes")
-    if episodes is not None and not _is_int(episodes, 1):
+    if episodes is not None and not is_integer(episodes, 1):
         raise JobConfigError("setting intermediate_evaluation_episodes: expected null or an"
                              f" integer >= 1, got {episodes!r}")
     pruning = settings.get("pruning", {})
@@ -110,7 +107,7 @@ def read_pruning(settings: dict[str, Any], training_iterations: int) -> PruningO
     if not isinstance(options.minimize, bool):
         raise JobConfigError(f"setting pruning.minimize: expected true or false, got"
                              f" {options.minimize!r}")
-    if not _is_int(options.min_jobs, 1):
+    if not is_integer(options.min_jobs, 1):
         raise JobConfigError(f"setting pruning.min_jobs: expected an integer >= 1, got"
                              f" {options.min_jobs!r}")
     if options.enabled and training_iterations < 2:

@@ -17,6 +17,7 @@ import json
 import zipfile
 from pathlib import Path
 
+from learning.config.checks import is_integer
 from learning.contract import MODEL_FILE
 from learning.job.settings import JobConfigError
 from learning.job.state import Attempt, RunState
@@ -31,7 +32,7 @@ def model_timesteps(model: Path) -> int | None:
     except (OSError, zipfile.BadZipFile, KeyError, ValueError):
         return None
     steps = data.get("num_timesteps") if isinstance(data, dict) else None
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+    if not is_integer(steps, 0):
         return None
     return steps
 
@@ -56,8 +57,7 @@ def timesteps_to_train(run: RunState, per_iteration: object) -> int:
     the next learner only evaluates it (rl_config num_timesteps 0 with a load_path).
     """
     if run.iteration_target_timesteps is None:
-        if not isinstance(per_iteration, int) or isinstance(per_iteration, bool) \
-                or per_iteration < 1:
+        if not is_integer(per_iteration, 1):
             raise JobConfigError(f"rl_config num_timesteps is {per_iteration!r}; valid: an"
                                  " integer >= 1 (the timesteps of one training iteration)")
         run.iteration_start_timesteps = run.resume_timesteps

@@ -39,6 +39,7 @@ from learning.config import (
     merge_and_validate,
     read_role_files,
 )
+from learning.config.checks import is_integer
 from learning.contract import METRICS_FILE, PROJECT_DIR, ROLES
 
 OPTION_DEFAULTS = {"learning_runs_per_job": 3, "max_attempts": 3, "training_iterations": 1}
@@ -74,7 +75,7 @@ def read_options(settings: dict[str, Any]) -> JobOptions:
     options = {}
     for key, default in OPTION_DEFAULTS.items():
         value = settings.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_integer(value, 1):
             raise JobConfigError(f"setting {key}: expected an integer >= 1, got {value!r}")
         options[key] = value
     pinning = settings.get("local_cpu_pinning", False)
