@@ -127,8 +127,9 @@ def _intermediate(sweep: Sweep, notes: list[str]) -> list[str]:
     from learning.sweep.intermediate import read_intermediate
 
     points = read_intermediate(sweep.root, sweep.metric, notes)
-    if points.empty or points["iteration"].max() <= 1:
-        return []  # nothing between iterations to show: one point per job, its metric
+    iterations = pd.to_numeric(points["training_iterations"], errors="coerce")
+    if points.empty or not (iterations > 1).any():
+        return []  # jobs of one training iteration: nothing between iterations to show
     stopped = points[points["status"] == "stopped_early"].groupby("job_id")["stopped_at"].first()
     where = ", ".join(f"job {j} after iteration {int(k)}" for j, k in stopped.items())
     return ["<h2>The metric over training iterations</h2>",

@@ -4,6 +4,9 @@ the job's pruning rule uses too: learning.contract.read_intermediate_record)."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
+
+import pytest
 
 from learning.contract import INTERMEDIATE_DIR, INTERMEDIATE_FORMAT, read_intermediate_record
 from learning.job.pruning import read_record
@@ -30,3 +33,23 @@ def test_a_cut_off_or_foreign_record_is_skipped_with_a_note(tmp_path):
     (folder / "job_6.json").write_text(json.dumps(dict(good, iterations=None)))
     assert read_intermediate_record(folder / "job_6.json") is not None
     assert read_record(folder / "job_6.json") is None
+
+
+@pytest.mark.parametrize("training_iterations, shown", [(1, False), (3, True)])
+def test_report_shows_the_iterations_of_jobs_that_have_several(tmp_path, training_iterations,
+                                                              shown):
+    """Jobs of one iteration have nothing between iterations to show; jobs of several do,
+    also while every job is still at its first (a running sweep)."""
+    from learning.sweep.report import _intermediate
+
+    folder = tmp_path / INTERMEDIATE_DIR
+    folder.mkdir()
+    record = {"format": INTERMEDIATE_FORMAT, "job_id": 0, "status": "running",
+              "stopped_at": None, "training_iterations": training_iterations, "final": None,
+              "iterations": [{"iteration": 1, "metrics": {"mean_eval_reward": 0.1}}]}
+    (folder / "job_0.json").write_text(json.dumps(record))
+    sweep = SimpleNamespace(root=tmp_path, metric="mean_eval_reward")
+    parts = _intermediate(sweep, [])
+    assert bool(parts) == shown
+    if shown:
+        assert parts[0] == "<h2>The metric over training iterations</h2>"
