@@ -2,11 +2,12 @@
 pruning (the job's rule, learning.job.pruning), repeated over seeds.
 
 Every variant is a real local sweep (``python -m learning.sweep``: pre-flight, cluster_utils
-3.0's hp_optimization, run_learning.py jobs with their rounds, retries and pruning) on the
-same budget: ``--samples`` jobs, ``--per-iteration`` per optimizer iteration, 2 at a time.
-Variants: random search (nevergrad's RandomSearch), CEM (cluster_utils'
-cem_metaoptimizer) and nevergrad's TwoPointsDE, each without pruning and with
-``pruning.keep_fraction`` (default 0.5, the median rule); each repeated with
+3.0's hp_optimization, run_learning.py jobs with their rounds, retries and pruning),
+``--per-iteration`` jobs per optimizer iteration, 2 at a time: ``--samples`` jobs without
+pruning, ``--pruned-samples`` (default twice as many) with ``pruning.keep_fraction``
+(default 0.5, the median rule), so that a pruned sweep can spend the unpruned sweep's
+budget on more settings. Optimizers: random search (nevergrad's RandomSearch), CEM
+(cluster_utils' cem_metaoptimizer) and nevergrad's TwoPointsDE; each variant repeated with
 ``--seeds`` optimizer seeds (numpy's global seed in the sweep's main process, which both
 cluster_utils' CEM and nevergrad draw from). Pruned and unpruned sweeps with the same seed
 share their first samples.
@@ -28,8 +29,13 @@ Figures, per variant (mean over seeds, +- standard error):
 - best reported metric (mean_eval_reward of the sweep's best job) and, for the stand-in,
   its regret: the best true final reward within the bounds minus the winner's true final
   reward (lower is better; the evaluation noise of a job's metric is printed beside it);
-- CPU saved by pruning (1 - pruned cost / unpruned cost) and the change of regret, per
-  optimizer, paired by seed. Goal: >= 40% saved with the winner within noise.
+- pruning against no pruning, per optimizer (benchmarks/search_curves.py): at equal samples
+  (the pruned sweep's first ``--samples`` jobs, paired by seed) the CPU saved and the change
+  of the winner's true reward; at equal final quality (mean curves of the best true reward
+  found against timesteps, over seeds) the CPU the pruned sweeps needed to come within the
+  noise of one job's metric of the unpruned sweeps' final quality, against the unpruned
+  budget; at equal budget the pruned winner against the unpruned one. Goal: >= 40% saved at
+  equal final quality with the winner within noise at equal budget.
 Also writes benchmarks/output/search_efficiency.png: best true reward of the best job so
 far against timesteps trained.
 
@@ -40,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import shutil
@@ -53,12 +60,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks import learning_standin as standin  # noqa: E402
+from benchmarks.search_curves import compare, first_jobs, mean_curve  # noqa: E402
+from learning.atomic_io import atomic_write_json  # noqa: E402
 
 OUTPUT = REPO / "benchmarks" / "output"
 OPTIMIZERS = {"random": ("nevergrad", {"opt_alg": "randomsearch"}),
               "cem": ("cem_metaoptimizer", {"with_restarts": False, "num_jobs_in_elite": 3}),
               "twopointsde": ("nevergrad", {"opt_alg": "twopointsde"})}
 METRIC = "mean_eval_reward"
+GOAL = 0.4  # CPU saved by pruning at equal final quality
 
 
 KILL = "cluster_utils_kill"  # the variant with cluster_utils' kill_bad_jobs_early
@@ -91,7 +101,8 @@ def sweep_config(name: str, optimizer: str, args, pruned, results: Path) -> dict
         "fixed_params": fixed, "optimizer_str": optimizer_str,
         "optimizer_settings": settings,
         "optimization_setting": {"metric_to_optimize": METRIC, "minimize": False,
-                                 "number_of_samples": args.samples,
+                                 "number_of_samples": args.pruned_samples if pruned is True
+                                 else args.samples,
                                  "n_jobs_per_iteration": args.per_iteration,
                                  "n_completed_jobs_before_resubmit": 1, "run_local": True},
         "optimized_params": [
@@ -142,8 +153,23 @@ def run_sweep(config: dict, seed: int, work: Path, real: bool) -> dict:
     if code != 0:
         raise SystemExit(f"sweep failed (exit code {code}); see {log}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cost = {"sweep_cpu": cpu, "wall": time.time() - started}
+    atomic_write_json(config_file.with_suffix(".cost.json"), cost)
     root = Path(config["results_dir"]) / config["optimization_procedure_name"]
-    return summarize(root, config, cpu, time.time() - started, real)
+    return summarize(root, config, cost["sweep_cpu"], cost["wall"], real)
+
+
+def reread_sweep(config: dict, work: Path, real: bool) -> dict:
+    """A finished sweep of an earlier run in ``work``, summarized again (--reread); its
+    whole-sweep CPU and wall time are known only if that run wrote them."""
+    name = config["optimization_procedure_name"]
+    cost_file = work / f"{name}.cost.json"
+    cost = json.loads(cost_file.read_text()) if cost_file.exists() else {}
+    root = Path(config["results_dir"]) / name
+    if not (root / "all_data.csv").exists():
+        raise SystemExit(f"--reread: no finished sweep {name} in {work}")
+    return summarize(root, config, cost.get("sweep_cpu", math.nan),
+                     cost.get("wall", math.nan), real)
 
 
 def summarize(root: Path, config: dict, sweep_cpu: float, wall: float, real: bool) -> dict:
@@ -161,12 +187,17 @@ def summarize(root: Path, config: dict, sweep_cpu: float, wall: float, real: boo
     total_steps = config["fixed_params"]["config.rl_config.num_timesteps"] * \
         config["fixed_params"]["training_iterations"]
     curve, spent, best = [], 0, None
-    for record in order:  # best job so far (by its reported metric) against cost
+    for done, record in enumerate(order, 1):  # best job so far (by its metric) against cost
         spent += record["final"]["timesteps_trained"]
         rows = jobs[jobs["id"] == record["job_id"]]
         if not rows.empty and (best is None or rows[METRIC].iloc[0] > best[METRIC]):
             best = rows.iloc[0]
-        curve.append((spent, None if real or best is None else true_final(best, total_steps)))
+        if not real and best is not None:
+            curve.append((spent, true_final(best, total_steps), done))
+    by_id = [] if real else [  # (job id, timesteps trained, reported metric, true final)
+        (int(row["id"]), records[row["id"]]["final"]["timesteps_trained"],
+         float(row[METRIC]), true_final(row, total_steps))
+        for _, row in jobs.sort_values("id").iterrows() if row["id"] in records]
     winner = jobs.loc[jobs[METRIC].idxmax()]
     out = {"cost_steps": sum(r["final"]["timesteps_trained"] for r in records.values()),
            "learner_cpu": sum(r["final"]["learner_cpu_seconds"] for r in records.values()),
@@ -176,7 +207,7 @@ def summarize(root: Path, config: dict, sweep_cpu: float, wall: float, real: boo
            "killed": int(jobs["finished_runs"].isna().sum()),
            "killed_trained_on": sum(1 for i in jobs[jobs["finished_runs"].isna()]["id"]
                                     if records.get(i, {}).get("status") == "finished"),
-           "best_metric": float(winner[METRIC]), "curve": curve}
+           "best_metric": float(winner[METRIC]), "curve": curve, "by_id": by_id}
     if not real:
         out["regret"] = standin.best_true_reward(total_steps) - true_final(winner, total_steps)
     return out
@@ -190,19 +221,30 @@ def true_final(row, total_steps: int) -> float:
 
 
 def mean_se(values: list[float]) -> str:
+    if any(math.isnan(v) for v in values):
+        return "-"
     if len(values) < 2:
         return f"{values[0]:.4g}"
     return f"{statistics.mean(values):.4g} +- {statistics.stdev(values) / len(values) ** 0.5:.2g}"
+
+
+def percent_se(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.0%}"
+    se = statistics.stdev(values) / len(values) ** 0.5
+    return f"{statistics.mean(values):.0%} +- {se:.0%}"
 
 
 LABELS = {False: "", True: " + pruning", KILL: " + cu kill"}
 
 
 def report(results: dict, args) -> None:
-    print(f"\n{'variant':<22} {'cost (timesteps)':>22} {'learner CPU s':>16} {'sweep CPU s':>14}"
-          f" {'stopped':>8} {'best metric':>18}" + ("" if args.real else f" {'regret':>18}"))
+    print(f"\n{'variant':<22} {'jobs':>6} {'cost (timesteps)':>22} {'learner CPU s':>16}"
+          f" {'sweep CPU s':>14} {'stopped':>8} {'best metric':>18}"
+          + ("" if args.real else f" {'regret':>18}"))
     for (optimizer, pruned), runs in results.items():
         line = (f"{optimizer + LABELS[pruned]:<22}"
+                f" {statistics.mean(r['jobs'] for r in runs):>6.1f}"
                 f" {mean_se([r['cost_steps'] for r in runs]):>22}"
                 f" {mean_se([r['learner_cpu'] for r in runs]):>16}"
                 f" {mean_se([r['sweep_cpu'] for r in runs]):>14}"
@@ -218,20 +260,48 @@ def report(results: dict, args) -> None:
         print(f"cluster_utils' kill_bad_jobs_early: {sum(r['killed'] for r in runs)} job(s)"
               f" marked killed, {sum(r['killed_trained_on'] for r in runs)} of them trained"
               " all their iterations anyway")
-    print("pruning, paired by seed (ratio of costs; change of regret or best metric):")
     for optimizer in args.optimizers:
         off, on = results.get((optimizer, False)), results.get((optimizer, True))
-        if not off or not on:
-            continue
+        if off and on:
+            print_pruning(optimizer, off, on, noise, args)
+
+
+def print_pruning(optimizer: str, off: list, on: list, noise: float, args) -> None:
+    """Pruned against unpruned sweeps of one optimizer: at equal samples (the pruned sweep's
+    first jobs in sampling order, paired by seed), then, for the stand-in, at equal final
+    quality and at equal budget (mean curves over seeds, search_curves)."""
+    key = "best_metric" if args.real else "regret"
+    if args.real:
         saved = [1 - b["cost_steps"] / a["cost_steps"] for a, b in zip(off, on, strict=True)]
-        key = "best_metric" if args.real else "regret"
         delta = [b[key] - a[key] for a, b in zip(off, on, strict=True)]
-        verdict = ""
-        if not args.real:
-            within = abs(statistics.mean(delta)) <= noise
-            verdict = f" -> winner {'within' if within else 'NOT within'} noise ({noise:.3f})"
-        print(f"  {optimizer:<12} CPU saved {mean_se(saved)} (timesteps),"
-              f" {key} change {mean_se(delta)}{verdict}")
+        print(f"{optimizer}: CPU saved {percent_se(saved)} (timesteps) on equal samples,"
+              f" {key} change {mean_se(delta)}")
+        return
+    equal = [first_jobs(b["by_id"], len(a["by_id"])) for a, b in zip(off, on, strict=True)]
+    saved = [1 - cost / a["cost_steps"] for a, (cost, _) in zip(off, equal, strict=True)]
+    delta = [quality - a["curve"][-1][1] for a, (_, quality) in zip(off, equal, strict=True)]
+    met = statistics.mean(saved) >= GOAL and statistics.mean(delta) >= -noise
+    print(f"{optimizer}, equal samples (the pruned sweep's first jobs, as many as the"
+          f" unpruned sweep ran; paired by seed): CPU saved {percent_se(saved)} (timesteps),"
+          f" true reward of the winner {mean_se(delta)} -> {goal_verdict(met)}")
+    result = compare([r["curve"] for r in off], [r["curve"] for r in on], noise)
+    reach = "never" if result.pruned_reach is None else f"after {result.pruned_reach:.3g}"
+    strict = "-" if result.saved_strict is None else f"{result.saved_strict:.0%}"
+    print(f"{optimizer}, equal final quality (mean curves over {len(off)} seed(s)): unpruned"
+          f" {result.final_quality:.3f} after {result.budget:.3g} timesteps; pruned within"
+          f" {noise:.3f} of it {reach}: CPU saved "
+          + ("-" if result.saved is None else f"{result.saved:.0%}")
+          + f" (against the unpruned mean curve's own {result.unpruned_reach or 0:.3g}"
+          f" to get there: {strict})")
+    at = min(result.budget, result.pruned_end)
+    change = result.change_at_budget
+    print(f"{optimizer}, equal budget ({at:.3g} timesteps): pruned "
+          + ("-" if change is None else f"{result.pruned_at_budget:.3f} ({change:+.3f})")
+          + f" -> {goal_verdict(result.meets(GOAL))} at equal final quality")
+
+
+def goal_verdict(met: bool) -> str:
+    return f"goal (>= {GOAL:.0%} saved, winner within noise) {'MET' if met else 'NOT met'}"
 
 
 def plot(results: dict, path: Path) -> None:
@@ -246,7 +316,14 @@ def plot(results: dict, path: Path) -> None:
             xs = [c[0] for c in r["curve"] if c[1] is not None]
             ys = [c[1] for c in r["curve"] if c[1] is not None]
             ax.step(xs, ys, where="post", color=f"C{i // 2}", ls="-" if pruned is False else "--",
-                    alpha=0.7, label=None if j else optimizer + LABELS[pruned])
+                    alpha=0.3, lw=0.8, label=None if j else optimizer + LABELS[pruned])
+    for i, (optimizer, pruned) in enumerate(results):
+        if not all(r["curve"] for r in results[(optimizer, pruned)]):
+            continue
+        points = mean_curve([r["curve"] for r in results[(optimizer, pruned)]])
+        ax.step([p[0] for p in points], [p[1] for p in points], where="post", lw=2.5,
+                color=f"C{i // 2}", ls="-" if pruned is False else "--",
+                label=f"{optimizer + LABELS[pruned]}, mean over seeds")
     ax.set_xlabel("timesteps trained by the sweep's jobs (cost)")
     ax.set_ylabel("true final reward of the best job so far")
     ax.legend(fontsize=7)
@@ -259,6 +336,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--samples", type=int, default=24, help="jobs per sweep")
+    parser.add_argument("--pruned-samples", type=int, default=0,
+                        help="jobs per pruned sweep (default: twice --samples, so that the"
+                        " pruned sweeps can spend the unpruned budget)")
     parser.add_argument("--per-iteration", type=int, default=6, help="n_jobs_per_iteration")
     parser.add_argument("--runs", type=int, default=1, help="learning_runs_per_job")
     parser.add_argument("--iterations", type=int, default=4, help="training_iterations")
@@ -275,6 +355,9 @@ def parse_args(argv):
     parser.add_argument("--real", action="store_true",
                         help="the real learner on table tennis: random search, 1 seed, small")
     parser.add_argument("--work", type=Path, default=OUTPUT / "search_efficiency")
+    parser.add_argument("--reread", action="store_true",
+                        help="summarize the sweeps of an earlier run in --work again (same"
+                        " arguments) instead of running them")
     parser.add_argument("--one-sweep", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -286,6 +369,9 @@ def parse_args(argv):
         args.samples, args.per_iteration, args.iterations = min(args.samples, 8), 4, 2
         args.timesteps, args.episodes, args.intermediate_episodes = 4096, 10, 5
         args.min_jobs = min(args.min_jobs, 3)
+    if args.real:
+        args.pruned_samples = args.samples
+    args.pruned_samples = args.pruned_samples or 2 * args.samples
     args.optimizers = args.optimizers.split(",")
     args.work = args.work.resolve()  # cluster_utils puts a relative results_dir under ~
     return args
@@ -295,8 +381,9 @@ def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.one_sweep:
         return one_sweep(args.one_sweep, args.seed)
-    shutil.rmtree(args.work, ignore_errors=True)
-    args.work.mkdir(parents=True)
+    if not args.reread:
+        shutil.rmtree(args.work, ignore_errors=True)
+        args.work.mkdir(parents=True)
     os.makedirs(os.path.expanduser("~/.cache"), exist_ok=True)
     print(f"load average before: {os.getloadavg()}")
     started = time.time()
@@ -310,7 +397,10 @@ def main(argv=None) -> int:
             suffix = {False: "", True: "_pruned", KILL: "_cukill"}[pruned]
             name = f"{optimizer}{suffix}_seed{seed}"
             config = sweep_config(name, optimizer, args, pruned, args.work / "results")
-            result = run_sweep(config, seed, args.work, args.real)
+            if args.reread:
+                result = reread_sweep(config, args.work, args.real)
+            else:
+                result = run_sweep(config, seed, args.work, args.real)
             results.setdefault((optimizer, pruned), []).append(result)
             print(f"{name}: {result['jobs']} jobs ({result['stopped']} stopped early,"
                   f" {result['killed']} killed by cluster_utils),"
