@@ -132,6 +132,12 @@ def test_baseline_confirms_the_shipped_defaults_on_the_same_seeds(sweep_copy, in
     plan_data = json.loads((sweep_copy / "confirm_plan.json").read_text())
     entries = {str(job["job_id"]): dict(zip(plan_data["varying"], job["values"], strict=True))
                for job in plan_data["jobs"]}
+    winner = top_settings(sweep_copy, 1).iloc[0]
+    if (winner[LR], winner[GAMMA]) == (0.0003, 0.99):
+        # cluster_utils rounds its samples to few digits, so now and then the sweep's winner
+        # is the defaults themselves: then they are confirmed once, as the winner
+        assert "defaults" not in entries and len(entries) == 1
+        return
     assert entries["defaults"][LR] == 0.0003 and entries["defaults"][GAMMA] == 0.99
     confirm = sweep_copy / "confirm"
     confirmed = pd.read_csv(confirm / "all_data.csv", index_col=0)
