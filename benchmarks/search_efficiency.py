@@ -5,12 +5,12 @@ Every variant is a real local sweep (``python -m learning.sweep``: pre-flight, c
 3.0's hp_optimization, run_learning.py jobs with their rounds, retries and pruning),
 ``--per-iteration`` jobs per optimizer iteration, 2 at a time: ``--samples`` jobs without
 pruning, ``--pruned-samples`` (default twice as many) with ``pruning.keep_fraction``
-(default 0.5, the median rule), so that a pruned sweep can spend the unpruned sweep's
-budget on more settings. Optimizers: random search (nevergrad's RandomSearch), CEM
-(cluster_utils' cem_metaoptimizer) and nevergrad's TwoPointsDE; each variant repeated with
-``--seeds`` optimizer seeds (numpy's global seed in the sweep's main process, which both
-cluster_utils' CEM and nevergrad draw from). Pruned and unpruned sweeps with the same seed
-share their first samples.
+(default 0.5, the median rule) and ``pruning.min_jobs`` (``--min-jobs``, default 3), so
+that a pruned sweep can spend the unpruned sweep's budget on more settings. Optimizers:
+random search (nevergrad's RandomSearch), CEM (cluster_utils' cem_metaoptimizer) and
+nevergrad's TwoPointsDE; each variant repeated with ``--seeds`` optimizer seeds (numpy's
+global seed in the sweep's main process, which both cluster_utils' CEM and nevergrad draw
+from). Pruned and unpruned sweeps with the same seed share their first samples.
 
 By default the jobs run the stand-in learner ``benchmarks/learning_standin.py`` (through the
 job's LTTFS_LEARNER_MODULE hook): the same files as the real learner, a documented noisy
@@ -326,7 +326,7 @@ def plot(results: dict, path: Path) -> None:
                 label=f"{optimizer + LABELS[pruned]}, mean over seeds")
     ax.set_xlabel("timesteps trained by the sweep's jobs (cost)")
     ax.set_ylabel("true final reward of the best job so far")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90, bbox_inches="tight")
@@ -346,7 +346,8 @@ def parse_args(argv):
     parser.add_argument("--episodes", type=int, default=50, help="final evaluation episodes")
     parser.add_argument("--intermediate-episodes", type=int, default=10)
     parser.add_argument("--keep-fraction", type=float, default=0.5)
-    parser.add_argument("--min-jobs", type=int, default=5)
+    parser.add_argument("--min-jobs", type=int, default=3,
+                        help="pruning.min_jobs (3 as in ppo_nevergrad.json; see README)")
     parser.add_argument("--optimizers", default="random,cem,twopointsde")
     parser.add_argument("--cluster-utils-kill", action="store_true",
                         help="also random search with cluster_utils' kill_bad_jobs_early")
