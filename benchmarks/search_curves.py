@@ -1,5 +1,5 @@
-"""Anytime curves of a search (best setting found so far against cost spent) and the two
-readings benchmarks/search_efficiency.py takes from them.
+"""Anytime curves of a search (best setting found so far against cost spent) and the three
+readings benchmarks/search_efficiency.py takes from them and from the jobs' list.
 
 A sweep's curve is a list of ``(cost, quality, jobs)`` points in the order its jobs
 finished: ``cost`` is what all jobs finished so far spent (timesteps), ``quality`` the true

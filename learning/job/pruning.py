@@ -61,7 +61,6 @@ from learning.job import metrics as job_metrics
 from learning.job.settings import JobConfigError
 from learning.job.state import FINISHED, PENDING, JobState, RunState
 
-RECORD_FORMAT = INTERMEDIATE_FORMAT
 PRUNING_KEYS = ("keep_fraction", "metric", "minimize", "min_jobs")
 RUNNING, FINISHED_RECORD, STOPPED = "running", "finished", "stopped_early"
 
@@ -186,7 +185,7 @@ class Pruner:
         self.path = intermediate_record_path(working_dir, settings.get("id"))
         record = read_record(self.path)
         if record is None or record.get("params_digest") != state.params_digest:
-            record = {"format": RECORD_FORMAT, "job_id": settings.get("id"),
+            record = {"format": INTERMEDIATE_FORMAT, "job_id": settings.get("id"),
                       "params_digest": state.params_digest, "metric": options.metric,
                       "minimize": options.minimize,
                       "training_iterations": state.training_iterations,
