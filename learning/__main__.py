@@ -11,6 +11,10 @@ error (nothing trained), 65 diverged (NaN), 73 a file could not be written (read
 permission), 74 no space left on device (or quota), 75 interrupted by SIGTERM/SIGUSR1
 (model saved). For 73 and 74 the learner prints ``cannot write PATH: <reason>`` and leaves
 no temporary files; the last saved model is intact.
+
+The learner trains on the CPU unless rl_config names a ``device`` (learning/training/
+device.py), and imports MuJoCo without an OpenGL backend whatever ``MUJOCO_GL`` says: it
+never renders (learning/envs/opengl.py).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import sys
 import threading
 
 from learning.contract import EXIT_CONFIG
+from learning.envs.opengl import disable_opengl, restore_opengl
 from learning.training.callbacks import StopRequest
 from learning.training.output_errors import (
     OutputError,
@@ -66,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     stop.install()
     thread_hook, threading.excepthook = (
         threading.excepthook, quiet_thread_write_failures(threading.excepthook))
+    # Training never renders: mujoco is imported without an OpenGL backend, whatever
+    # MUJOCO_GL says (a GPU node's "egl" without libEGL must not stop it): envs/opengl.py.
+    user_opengl = disable_opengl()
     try:
         from learning.config import ConfigError, ParameterError, load_configs, parse_overrides
         from learning.training.train import train
@@ -89,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             stop.restore()
             threading.excepthook = thread_hook
+            restore_opengl(user_opengl)
 
 
 def report_output_error(error: OutputError) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -30,6 +31,11 @@ RL_WRAPPER_KEYS = ("policy_kwargs", "normalize")
 # Optional rl_config keys of ours (the training env's) and the defaults validation fills.
 RL_VEC_ENV_DEFAULTS = {"n_envs": 1, "vec_env": "dummy"}
 VEC_ENV_KINDS = ("dummy", "subproc")
+# rl_config "device" (stable-baselines3's argument): the learner's default is the CPU, not
+# SB3's "auto", which takes a GPU wherever one is visible (learning/training/device.py).
+RL_DEVICE_DEFAULT = "cpu"
+DEVICE_CHOICES = ('"cpu" (the default), "cuda", "cuda:N" (N: the index of a visible GPU)'
+                  ' or "auto" (stable-baselines3 picks: a GPU if one is visible, else the CPU)')
 # Constructor arguments the learner sets itself (or that are not JSON values).
 RL_EXCLUDED_ARGS = (
     "self",
@@ -142,6 +148,7 @@ def rl_schema(algorithm: str) -> dict[str, set[str]]:
         if kinds - {"null"}:  # only-null arguments (classes, noise objects) are not settable
             schema[name] = kinds
     schema.update(
+        device={"string"},
         n_envs={"integer"},
         vec_env={"string"},
         num_layers={"integer", "null"},
@@ -205,7 +212,7 @@ def validate_rl(
 ) -> dict[str, Any]:
     """rl_config for ``algorithm``: SB3 argument names, JSON types, ranges, paths; returns
     a copy with the defaults of the optional keys filled in (policy_kwargs, normalize,
-    num_layers/num_hidden in their object forms; n_envs, vec_env)."""
+    num_layers/num_hidden in their object forms; n_envs, vec_env; device "cpu")."""
     schema = rl_schema(algorithm)
     valid = ", ".join(schema)
     for key in data:
@@ -216,6 +223,7 @@ def validate_rl(
     data = dict(data)
     for key, default in RL_VEC_ENV_DEFAULTS.items():
         data.setdefault(key, default)
+    data.setdefault("device", RL_DEVICE_DEFAULT)
     for key in RL_REQUIRED_KEYS:
         if key not in data:
             raise ConfigError(file, key, "missing key", f"required: {', '.join(RL_REQUIRED_KEYS)}")
@@ -270,12 +278,10 @@ def _check_rl_specials(
             )
     elif isinstance(freq, int):
         check_range(freq, file, "train_freq", low=1)
-    if (
-        "device" in data
-        and data["device"] not in ("auto", "cpu", "cuda")
-        and not str(data["device"]).startswith("cuda:")
-    ):
-        raise ConfigError(file, "device", f"is {data['device']!r}", '"auto", "cpu", "cuda[:N]"')
+    # whether the CUDA device is visible is checked where the learner runs (a sweep is
+    # often launched from a machine without the compute nodes' GPUs)
+    if not re.fullmatch(r"cpu|auto|cuda(:[0-9]+)?", data["device"]):
+        raise ConfigError(file, "device", f"is {data['device']!r}", DEVICE_CHOICES)
     for key in ("log_path", "save_path"):
         if not data[key]:
             raise ConfigError(file, key, "is empty", "a path relative to the current directory")

@@ -1,6 +1,9 @@
 """Gymnasium environments; importing this package registers them once.
 
 - ``learning/TableTennis-v0``: :class:`learning.envs.table_tennis_v0.TableTennisEnv`.
+
+:mod:`learning.envs.opengl`: MuJoCo imported without an OpenGL backend in the processes
+that never render (the learner and its env workers), whatever ``MUJOCO_GL`` says.
 """
 
 from gymnasium.envs.registration import register, registry

@@ -5,6 +5,8 @@ rendering runs in a child process (``python -m learning.sweep.render MODEL CONFI
 started with ``MUJOCO_GL=egl`` (GPU or Mesa's EGL) and, if that fails, again with
 ``MUJOCO_GL=osmesa`` (Mesa's software renderer; Debian packages libegl1, libosmesa6,
 installed by ``make setup``). A ``MUJOCO_GL`` already set by the user is tried first.
+(The learner, which never renders, imports MuJoCo with ``MUJOCO_GL=disable`` whatever the
+user set (learning/envs/opengl.py): this child is the one process that loads a backend.)
 GIFs need no ffmpeg (imageio's pillow plugin writes them). A policy trained with
 rl_config.normalize sees its observations through the statistics saved beside its model,
 frozen (learning.training.normalization).

@@ -1,10 +1,10 @@
 """What a run directory records about its run: run_info.json and configs/.
 
 run_info.json (rewritten atomically at the start and the end of every run) holds the
-seed, the command line, package versions, timesteps and the status: "running",
-"finished", "interrupted", "diverged" or "failed". A continued run (load_path) in the same
-log_path keeps the records of the earlier runs under "previous_runs" (a fresh run starts
-a new run_info.json, progress.csv, episodes.csv and tensorboard/).
+seed, the command line, package versions, the torch device, timesteps and the status:
+"running", "finished", "interrupted", "diverged" or "failed". A continued run (load_path)
+in the same log_path keeps the records of the earlier runs under "previous_runs" (a fresh
+run starts a new run_info.json, progress.csv, episodes.csv and tensorboard/).
 configs/ holds copies of the five role configs as they were used (command-line overrides
 merged in, defaults filled in) and a config.json that points to them, so
 ``python -m learning <log_path>/configs/config.json`` reruns the run.
@@ -86,6 +86,7 @@ class RunRecord:
             "num_timesteps": None,
             "torch_threads": None,
             "cpus": None,  # the CPUs the learner may run on (its affinity)
+            "device": None,  # the torch device the model is on: "cpu", "cuda:0", ...
             "hostname": socket.gethostname(),
             "pid": os.getpid(),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self._start)),

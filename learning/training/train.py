@@ -6,7 +6,9 @@ EXIT_DIVERGED (NaN or infinity in a reward, an observation or the network),
 EXIT_INTERRUPTED (SIGTERM/SIGUSR1: model saved), EXIT_NO_SPACE / EXIT_WRITE_FAILED (a file
 could not be written: learning.training.output_errors). While it trains, the model is saved
 to save_path every rl_common_config checkpoint_interval timesteps
-(learning.training.checkpoints).
+(learning.training.checkpoints). It trains, continues and evaluates on rl_config's
+``device``, the CPU unless it names another (learning.training.device), and run_info.json
+records the device the model is on.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from learning.contract import (
     normalization_path,
     replay_buffer_path,
 )
+from learning.envs.opengl import disable_opengl
 from learning.training.callbacks import (
     DivergedError,
     EpisodeLog,
@@ -56,6 +59,7 @@ from learning.training.callbacks import (
     StopRequest,
 )
 from learning.training.checkpoints import Checkpoints
+from learning.training.device import training_device
 from learning.training.evaluation import evaluate, model_policy
 from learning.training.normalization import load_observation_normalizer, normalize_training_env
 from learning.training.output_errors import (
@@ -89,9 +93,11 @@ def make_worker_env(config: RunConfig) -> Any:
     """One training env in a SubprocVecEnv worker process. The worker ignores the stop
     signals: Slurm signals every process of a job step, and a worker killed by SIGUSR1
     would turn the learner's save-and-exit into a crash; it ends when the learner closes
-    the env or dies (its pipe closes)."""
+    the env or dies (its pipe closes). It never renders: mujoco is imported without an
+    OpenGL backend, whatever MUJOCO_GL the worker got (learning.envs.opengl)."""
     for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
         signal.signal(signum, signal.SIG_IGN)
+    disable_opengl()
     return make_monitored_env(config)
 
 
@@ -170,15 +176,19 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def build_model(config: RunConfig, env: Any, seed: int) -> tuple[BaseAlgorithm, dict[str, Any]]:
-    """A new model, or the one at load_path (hyperparameters from rl_config) to continue."""
+def build_model(
+    config: RunConfig, env: Any, seed: int, device: str = "cpu"
+) -> tuple[BaseAlgorithm, dict[str, Any]]:
+    """A new model, or the one at load_path (hyperparameters from rl_config) to continue,
+    on ``device`` (learning.training.device: rl_config's, "cpu" unless it names one)."""
     cls = algorithm_class(config.algorithm)
     kwargs = config.sb3_kwargs()
+    kwargs.pop("device", None)
     load_path = config.rl["load_path"]
     if not load_path:
-        model = cls("MlpPolicy", env, seed=seed, policy_kwargs=config.policy_kwargs(), **kwargs)
+        model = cls("MlpPolicy", env, seed=seed, policy_kwargs=config.policy_kwargs(),
+                    device=device, **kwargs)
         return model, {}
-    device = kwargs.pop("device", "auto")
     model = cls.load(load_path, env=env, device=device, **kwargs)
     differences = architecture_differences(
         model.policy_kwargs, config.policy_kwargs(), config.algorithm
@@ -234,6 +244,7 @@ def train(config: RunConfig, argv: list[str], stop: StopRequest | None = None) -
 
 def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
     rl, common = config.rl, config.rl_common
+    device = training_device(config)  # a CUDA device not visible here: before any write
     log_path = Path(rl["log_path"])
     with writing(log_path):
         log_path.mkdir(parents=True, exist_ok=True)
@@ -254,7 +265,7 @@ def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
     record.update(torch_threads=threads, cpus=sorted(os.sched_getaffinity(0)))
 
     try:
-        return _learn_and_evaluate(config, record, stop, seed)
+        return _learn_and_evaluate(config, record, stop, seed, device)
     except BaseException as e:
         if record.info["status"] == RUN_RUNNING:
             output_error = as_output_error(e)
@@ -267,18 +278,21 @@ def _train(config: RunConfig, argv: list[str], stop: StopRequest) -> int:
         raise
 
 
-def _learn_and_evaluate(config: RunConfig, record: RunRecord, stop: StopRequest, seed: int) -> int:
+def _learn_and_evaluate(
+    config: RunConfig, record: RunRecord, stop: StopRequest, seed: int, device: str
+) -> int:
     rl, common = config.rl, config.rl_common
     log_path, save_path = Path(rl["log_path"]), Path(rl["save_path"])
     env = make_training_env(config)
     try:
         env, normalization = normalize_training_env(env, config)
-        model, extra = build_model(config, env, seed)
+        model, extra = build_model(config, env, seed, device)
     except BaseException:
         env.close()  # SubprocVecEnv: end the worker processes
         raise
     start = model.num_timesteps
-    record.update(num_timesteps_start=start, num_timesteps=start, **normalization, **extra)
+    record.update(num_timesteps_start=start, num_timesteps=start, device=str(model.device),
+                  **normalization, **extra)
     model.set_logger(make_logger(log_path, rl.get("verbose", 0)))
     callbacks = [StopOnRequest(stop), NaNGuard()]
     if common["log_episodes"]:
