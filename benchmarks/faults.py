@@ -14,20 +14,27 @@ every --interval timesteps) and hurts them while they train:
   again;
 - job 2: stopped with SIGTERM during its first attempt (exit code 3), then its
   job_state.json is cut in half; the job must refuse it naming the file, the file is
-  moved away as the message says, and the command runs again (training from scratch).
+  moved away as the message says, and the command runs again (training from scratch);
+- job 3: its first learner is SIGSTOPped (as if hung) at a random moment of its
+  training; the job, with learner_stall_seconds --stall-seconds, must notice the stall,
+  stop the learner (SIGTERM and SIGCONT: it saves; SIGKILL after a grace) and retry it
+  as a failed attempt. It reports how long after the SIGSTOP the attempt ended.
 
 Per job it checks the result: exit code 0 in the end, metrics finite, the final model's
-timesteps exactly the target, failed_attempts equal to the learners it killed, no
-temporary file left. A job that passes is "recovered"; one that ends with a wrong or
+timesteps exactly the target, failed_attempts equal to the learners it killed (and
+stalled), no temporary file left. A job that passes is "recovered"; one that ends with a wrong or
 missing result has "lost" its result. For each SIGKILL it counts the timesteps retrained:
 those the killed learner had collected (to within one episode: episodes.csv) minus those
 the retry started from. The same kill schedule then runs on --baseline-jobs jobs without
 checkpoints (checkpoint_interval 0) for comparison.
 
-Goals: 100 % recovered, at most one checkpoint interval retrained per kill, 0 results lost.
+Goals: 100 % recovered, at most one checkpoint interval retrained per kill, 0 results lost,
+a stalled learner stopped within learner_stall_seconds plus a quarter of it, a heartbeat
+(1 s) and its save.
 
 Usage: python benchmarks/faults.py [--jobs 10] [--timesteps 2048] [--interval 256]
-[--kill-probability 0.5] [--baseline-jobs 4] [--parallel 2] [--seed 0] [--keep]
+[--kill-probability 0.5] [--baseline-jobs 4] [--parallel 2] [--stall-seconds 5] [--seed 0]
+[--keep]
 About 4-6 minutes on 2 busy cores with the defaults. Prints the load average.
 """
 
@@ -61,7 +68,9 @@ class Kill:
     attempt: str
     collected: int  # timesteps the learner had collected (episodes.csv, progress.csv)
     resumed_from: int | None = None  # timesteps the next attempt started from
-    kind: str = "learner"  # learner | job | disk
+    kind: str = "learner"  # learner | job | disk | stall
+    stopped_at: float | None = None  # stall: when the learner was SIGSTOPped
+    noticed_after: float | None = None  # stall: seconds from the SIGSTOP to the attempt's end
 
     @property
     def retrained(self) -> int | None:
@@ -71,7 +80,7 @@ class Kill:
 @dataclass
 class JobRun:
     index: int
-    fault: str  # random | job_kill | full_disk | corrupt_state
+    fault: str  # random | job_kill | full_disk | corrupt_state | stall
     interval: int
     folder: Path
     kills: list[Kill] = field(default_factory=list)
@@ -170,7 +179,7 @@ class Saboteur(threading.Thread):
         self.job.kills.append(Kill(attempt, 0))
 
 
-def settings_for(job: JobRun, timesteps: int, seed: int) -> Path:
+def settings_for(job: JobRun, timesteps: int, seed: int, stall_seconds: float) -> Path:
     settings = {
         "config": {
             "config_templates": "hp_optim/config_templates_ppo.json",
@@ -183,6 +192,8 @@ def settings_for(job: JobRun, timesteps: int, seed: int) -> Path:
         "max_attempts": 50,
         "working_dir": str(job.working_dir),
     }
+    if job.fault == "stall":
+        settings["learner_stall_seconds"] = stall_seconds
     path = job.folder / "settings.json"
     path.write_text(json.dumps(settings, indent=1))
     return path
@@ -222,7 +233,8 @@ def run_job(job: JobRun, args: argparse.Namespace, probability: float) -> JobRun
         if why_not:
             job.problems.append(f"skipped the full disk: {why_not}")
             job.fault = "random"
-    settings = settings_for(job, args.timesteps, seed=args.seed * 1000 + job.index)
+    settings = settings_for(job, args.timesteps, seed=args.seed * 1000 + job.index,
+                            stall_seconds=args.stall_seconds)
     first = None
     holder: dict[str, subprocess.Popen] = {}
     if job.fault == "job_kill":
@@ -236,6 +248,13 @@ def run_job(job: JobRun, args: argparse.Namespace, probability: float) -> JobRun
     elif job.fault == "corrupt_state":
         def first(attempt, pid):
             holder["process"].send_signal(signal.SIGTERM)
+    elif job.fault == "stall":
+        def first(attempt, pid):
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                return
+            job.kills.append(Kill(attempt, 0, kind="stall", stopped_at=time.time()))
     saboteur = Saboteur(job, rng, probability, first)
     saboteur.start()
     for _ in range(6):
@@ -291,6 +310,13 @@ def check(job: JobRun, timesteps: int) -> None:
         if kill.kind == "learner" and index is not None and attempts[index]["outcome"] == "ok":
             kill.kind = "after_finish"  # it had finished: nothing to retrain
             continue
+        if kill.kind == "stall" and index is not None:
+            stalled = attempts[index]
+            if stalled.get("ended") is not None:
+                kill.noticed_after = round(stalled["ended"] - kill.stopped_at, 1)
+            if stalled["outcome"] != "failed" or not stalled["message"].startswith("stalled:"):
+                job.problems.append(f"stall not noticed: {kill.attempt} ended"
+                                    f" {stalled['outcome']}: {stalled['message']}")
         following = by_dir.get(kill.attempt, -1) + 1
         if 0 < following < len(attempts):
             info = read_json(job.working_dir / attempts[following]["dir"] / "logs"
@@ -306,10 +332,10 @@ def check(job: JobRun, timesteps: int) -> None:
     final = model_timesteps(job.working_dir / (runs[0].get("final_model") or "x"))
     if final != timesteps:
         job.problems.append(f"final model has {final} timesteps, target {timesteps}")
-    learner_kills = sum(k.kind == "learner" for k in job.kills)
+    learner_kills = sum(k.kind in ("learner", "stall") for k in job.kills)
     if metrics.get("failed_attempts") != learner_kills:
         job.problems.append(f"failed_attempts {metrics.get('failed_attempts')}, learners"
-                            f" killed {learner_kills}")
+                            f" killed or stalled {learner_kills}")
     left = [str(p) for p in job.working_dir.rglob(".*") if ".tmp" in p.name]
     if left:
         job.problems.append(f"temporary files left: {left}")
@@ -323,6 +349,7 @@ def summary(jobs: list[JobRun], interval: int) -> dict:
     kills = [k for k in sent if k.kind == "learner"]
     retrained = [k.retrained for k in kills if k.retrained is not None]
     attempts = sum(job.attempts for job in jobs)
+    stalls = [k for job in jobs for k in job.kills if k.kind == "stall"]
     return {
         "jobs": len(jobs),
         "recovered": sum(not job.problems or all(p.startswith("skipped") for p in job.problems)
@@ -337,6 +364,9 @@ def summary(jobs: list[JobRun], interval: int) -> dict:
         "retrained_max": max(retrained) if retrained else None,
         "kills_over_one_interval": (sum(r > interval for r in retrained) if interval
                                     else None),
+        "stalls": len(stalls),
+        "stall_noticed_after": [k.noticed_after for k in stalls],
+        "stall_retrained": [k.retrained for k in stalls],
         "seconds": round(sum(job.seconds for job in jobs), 1),
     }
 
@@ -346,6 +376,8 @@ def print_report(main: dict, baseline: dict | None, jobs: list[JobRun], args) ->
           f" checkpoint_interval {args.interval}, kill probability {args.kill_probability}")
     for job in jobs:
         special = [f"{k.kind} fault: {k.collected} collected, resumed from {k.resumed_from}"
+                   + (f", stopped {k.noticed_after} s after its SIGSTOP"
+                      if k.kind == "stall" else "")
                    for k in job.kills if k.kind != "learner"]
         kills = [k.retrained for k in job.kills if k.kind == "learner"]
         print(f"  job {job.index} ({job.fault}): exit codes {job.exit_codes}, {job.attempts}"
@@ -360,6 +392,10 @@ def print_report(main: dict, baseline: dict | None, jobs: list[JobRun], args) ->
     print(f"timesteps retrained per kill: mean {main['retrained_mean']}, max"
           f" {main['retrained_max']} (checkpoint interval {args.interval}; kills retraining"
           f" more: {main['kills_over_one_interval']})")
+    if main["stalls"]:
+        print(f"stalled learners (SIGSTOP; learner_stall_seconds {args.stall_seconds:g}):"
+              f" {main['stalls']}, attempt ended {main['stall_noticed_after']} s after the"
+              f" SIGSTOP, timesteps retrained {main['stall_retrained']}")
     if baseline:
         ratio = (f"{baseline['retrained_mean'] / main['retrained_mean']:.1f}"
                  if main["retrained_mean"] and baseline["retrained_mean"] else "n/a")
@@ -379,13 +415,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-jobs", type=int, default=4)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--disk-kib", type=int, default=8192)
+    parser.add_argument("--stall-seconds", type=float, default=5.0,
+                        help="learner_stall_seconds of the job whose learner is SIGSTOPped")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the jobs' folders")
     args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="lttfs-faults-"))
     print(f"jobs in {root}; load average before {[round(x, 2) for x in os.getloadavg()]}",
           flush=True)
-    faults = ["job_kill", "full_disk", "corrupt_state"]
+    faults = ["job_kill", "full_disk", "corrupt_state", "stall"]
     jobs = [JobRun(i, faults[i] if i < len(faults) else "random", args.interval,
                    root / f"job{i}") for i in range(args.jobs)]
     baseline = [JobRun(i, "random", 0, root / f"baseline{i}") for i in range(args.baseline_jobs)]

@@ -94,6 +94,10 @@ SETTINGS_FILE = "settings.json"  # cluster_utils writes the job's parameters her
 METRICS_FILE = "metrics.csv"  # cluster_utils' finalize_job
 PARAM_CHOICE_FILE = "param_choice.csv"  # cluster_utils' finalize_job
 STATE_FILE = "job_state.json"  # the job's restart state (learning.job.state)
+#: <results_dir>/<name>/failed_jobs.json: every failed job of a sweep with the last lines of
+#: its own error output, written by the launcher (learning.sweep.failures)
+FAILED_JOBS_FILE = "failed_jobs.json"
+FAILED_JOBS_FORMAT = "lttfs-failed-jobs/1"
 JOB_LOG_FILE = "job.log"
 #: flock'ed by the job process while it runs (learning.job.lock): one copy per working dir
 JOB_LOCK_FILE = "job.lock"
@@ -102,6 +106,13 @@ RUN_CONFIG_DIR = "config"
 COMMAND_FILE = "command.txt"
 STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
+#: made empty by the job before it starts the learner, whose modification time the learner
+#: sets to now about once a second while it trains and evaluates (its heartbeat: a learner
+#: whose heartbeat stops is stalled, learning.job.stall)
+HEARTBEAT_FILE = "heartbeat"
+#: names the learner's heartbeat file (absolute path) in the environment the job gives it;
+#: unset (a learner run by hand): no heartbeat. Read in learning.training.callbacks only
+HEARTBEAT_FILE_VARIABLE = "LTTFS_HEARTBEAT_FILE"
 #: the learner's rl_config paths inside its run folder
 LOG_DIR = "logs"
 MODEL_FILE = "model.zip"
@@ -112,7 +123,10 @@ OUTCOME_OK = "ok"  # trained and evaluated
 OUTCOME_INTERRUPTED = "interrupted"  # stopped by a signal; model saved if "model_saved"
 OUTCOME_CONFIG_ERROR = "config_error"  # exit code 2: the job fails at once
 OUTCOME_DIVERGED = "diverged"  # NaN: a failed attempt
-OUTCOME_FAILED = "failed"  # crashed, killed, or left incomplete files: a failed attempt
+OUTCOME_FAILED = "failed"  # crashed, killed, stalled or left incomplete files: a failed attempt
+#: how the message of a failed attempt starts whose learner made no progress for the job
+#: setting learner_stall_seconds, so that the job stopped it (learning.job.stall)
+STALLED_PREFIX = "stalled:"
 #: the learner could not write (exit codes 74, 73): the job stops, not a failed attempt
 OUTCOME_NO_SPACE = "no_space"  # no space left on the device (or quota)
 OUTCOME_WRITE_FAILED = "write_failed"  # read-only file system, permission denied, I/O error

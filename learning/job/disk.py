@@ -97,6 +97,23 @@ def job_write_failed(error: OSError, path: str | Path) -> JobWriteFailed:
     return write_stop(*failed_write(error, path), path)
 
 
+def working_dir_vanished(working_dir: Path) -> str | None:
+    """Why the job cannot go on if its working directory is gone (deleted while the job
+    ran: an ``rm -rf`` of the results folder); None while it is there. Its learners then
+    fail to read their configs (exit code 2) or to write, and the job's writes fail:
+    neither a config error nor a full or read-only disk, and running the same command
+    again does not continue the job, whose restart state went with the folder."""
+    try:
+        os.stat(working_dir)
+    except (FileNotFoundError, NotADirectoryError) as e:
+        return (f"the working directory {working_dir} vanished"
+                f" ({os.strerror(e.errno).lower()}) while the job ran: its restart state"
+                " and run folders went with it (deleted?), so the job cannot go on")
+    except OSError:
+        return None  # not readable now (permission, I/O): the failed writes tell
+    return None
+
+
 class SpaceReserve:
     """A file of RESERVE_BYTES beside the restart state, whose space the state gets when
     the disk is full: :meth:`write` deletes it and tries once more."""

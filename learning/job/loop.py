@@ -22,19 +22,22 @@ estimate.
 SIGTERM/SIGUSR1 reach every running learner, which saves; the job starts nothing more
 and exits for resume once all of them ended. A run that fails ``max_attempts`` times (or
 a learner's config error) fails the job: the other learners are asked to save and exit
-(SIGTERM), then the job raises. A learner killed, crashed or stopped is retried from the
-newest complete model it saved (its checkpoints, learning.job.resume). A write that
-fails, the job's or a learner's (a full disk, a read-only one), stops the job the same
-way but leaves its state running, so the same command continues once the disk is usable
-(learning.job.disk). Only the main thread changes the restart state, and every change is
-written atomically (learning.job.state).
+(SIGTERM), then the job raises. A learner killed, crashed, stopped or stalled (its
+heartbeat silent for the job setting ``learner_stall_seconds``: SIGSTOP, hung; the job
+stops it, learning.job.stall) is retried from the newest complete model it saved (its
+checkpoints, learning.job.resume). A write that fails, the job's or a learner's (a full
+disk, a read-only one), stops the job the same way but leaves its state running, so the
+same command continues once the disk is usable (learning.job.disk); a working directory
+deleted while the job runs fails it, saying so. Only the main thread changes the restart
+state, and every change is written atomically (learning.job.state).
 
 Files in the working directory: ``settings.json`` (cluster_utils), ``job_state.json``
 (restart state, :mod:`learning.job.state`), ``job.log``, ``metrics.csv`` and
 ``param_choice.csv`` (cluster_utils, when finished) and one run folder per learner
 attempt, ``run_<run>.<iteration>-<attempt>`` (learning.contract), with ``config/`` (the
 merged configs the learner read), ``command.txt``, ``stdout.log``, ``stderr.log``,
-``model.zip`` and ``logs/`` (progress.csv, evaluation.json, run_info.json, configs/);
+``heartbeat`` (learning.job.stall), ``model.zip`` and ``logs/`` (progress.csv,
+evaluation.json, run_info.json, configs/);
 ``job.lock`` (held while a job process runs, learning.job.lock) and
 ``.job_state.reserve`` (learning.job.disk).
 """
@@ -77,6 +80,7 @@ from learning.job.disk import (
     SpaceReserve,
     failed_write,
     job_write_failed,
+    working_dir_vanished,
     write_stop,
 )
 from learning.job.learner import (
@@ -86,7 +90,7 @@ from learning.job.learner import (
     learner_slots,
     stop_orphan,
 )
-from learning.job.outcomes import Outcome, classify, classify_files
+from learning.job.outcomes import Outcome, classify, classify_files, stalled
 from learning.job.pool import LearnerPool, RunningLearner
 from learning.job.pruning import Pruner, next_run, read_pruning
 from learning.job.resume import continue_from_attempt
@@ -97,6 +101,7 @@ from learning.job.settings import (
     params_digest,
     read_options,
 )
+from learning.job.stall import StallWatch
 from learning.job.state import (
     FAILED,
     FINISHED,
@@ -136,7 +141,10 @@ class Job:
         self.running: dict[str, tuple[RunState, Attempt]] = {}  #: by attempt folder
         self.round_started = False  #: with a server: this segment's round has started
         self.failure: JobFailed | None = None  #: why the job fails, once it does
+        self._vanished = False  #: the working directory vanished (the job failed)
         self._busy_since: float | None = None  #: since when a learner has been running
+        self.stall_watch = StallWatch(self.options.learner_stall_seconds,
+                                      self.options.learner_startup_seconds)
         self.state = self._load_or_create_state()
         self.segment = Segment(pid=os.getpid(), host=socket.gethostname(),
                                started=process_started, main_started=main_started)
@@ -144,7 +152,7 @@ class Job:
         self.pruner = Pruner(settings, pruning, self.working_dir, self.state, self.log)
         self.reserve.create()
         if not self.save():
-            raise self.halt
+            raise self.halt or self.failure
 
     # ----------------------------------------------------------------- state
 
@@ -319,12 +327,14 @@ class Job:
         self.state.metrics = metrics
         self.pruner.finish(self.state, metrics)
         self._end_segment("finished")
-        if self.halt is not None:  # the state could not record it: report it next time
-            raise self.halt
+        if self.halt is not None or self._vanished:  # the state could not record it
+            raise self.halt or self.failure  # a job run again reports it
         self.log(f"{'stopped early' if self.pruner.stopped else 'finished'}: {metrics}")
         try:  # metrics.csv, param_choice.csv (atomic: learning.job.disk), then the server
             client.finalize_job(dict(metrics), self.settings)
         except OSError as e:  # a job run again reports its finished state's metrics
+            if self._working_dir_gone():
+                raise self.failure from e
             raise job_write_failed(e, self.working_dir) from e
         return 0
 
@@ -343,13 +353,27 @@ class Job:
     def _halt(self, error: JobWriteFailed) -> None:
         """A write failed (the job's or a learner's): start nothing more, ask the running
         learners to save and exit; the loop raises ``error`` once they have ended. Not a
-        failure of the job: its state stays running."""
+        failure of the job: its state stays running. (A write fails too when the working
+        directory vanished: the job then fails, saying so.)"""
+        if self._working_dir_gone():
+            return
         if self.failure is not None or self.halt is not None:
             self.log(f"also: {error}")
             return
         self.halt = error
         self.log(f"STOPPING: {error}")
         self._stop_learners()
+
+    def _working_dir_gone(self) -> bool:
+        """Whether the working directory vanished; the job then fails (once), saying so."""
+        if self._vanished:
+            return True
+        why = working_dir_vanished(self.working_dir)
+        if why is None:
+            return False
+        self._vanished = True
+        self._fail(why)
+        return True
 
     # ----------------------------------------------------------------- learners
 
@@ -385,22 +409,29 @@ class Job:
             return
         entry.pid = learner.process.pid
         self.running[attempt.dir] = (run, attempt)
+        self.stall_watch.add(attempt.dir, learner.heartbeat)
         if self._busy_since is None:
             self._busy_since = learner.started
         self.segment.learners += 1
         self.save()
 
     def _settle_next(self) -> None:
-        """Wait for the next learner to end and apply its outcome."""
-        learner, result = self.pool.wait_any()
+        """Wait for the next learner to end (stopping those that stall meanwhile) and
+        apply its outcome."""
+        learner, result, stall = self.stall_watch.wait(self.pool, self.log)
         run, attempt = self.running.pop(learner.key)
         if not self.pool:
             self.segment.learner_seconds += result.ended - self._busy_since
             self._busy_since = None
         self._record_exit(attempt, learner, result)
+        if self._working_dir_gone():  # its outcome is that of the missing files
+            return
         stopping = (self.forwarder.received is not None or self.state.status == FAILED
                     or self.halt is not None or self.pruner.stopped)
-        self._apply(run, attempt, classify(self.working_dir / attempt.dir, result, stopping))
+        outcome = classify(self.working_dir / attempt.dir, result, stopping)
+        if stall is not None:
+            outcome = stalled(outcome, stall.describe(), result)
+        self._apply(run, attempt, outcome)
 
     @staticmethod
     def _record_exit(attempt: Attempt, learner: RunningLearner, result: LearnerExit) -> None:

@@ -7,7 +7,8 @@ from if run_info.json says so), "config_error" (exit code 2: the job fails at on
 "no_space" and "write_failed" (exit codes 74 and 73: the learner could not write; the job
 stops instead of retrying on the same disk), "diverged" (exit code 65, or a non-finite
 evaluation reward) and "failed" (any other exit, killed by a signal, or finished without
-evaluation.json / progress.csv / model). Diverged and failed attempts are retried.
+evaluation.json / progress.csv / model; or stalled: the job stopped it because it made no
+progress, learning.job.stall). Diverged and failed attempts are retried.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from learning.contract import (
     RUN_FINISHED,
     RUN_INFO_FILE,
     RUN_INTERRUPTED,
+    STALLED_PREFIX,
     STDERR_FILE,
 )
 from learning.job.learner import LearnerExit
@@ -147,3 +149,14 @@ def classify(run_dir: Path, result: LearnerExit, stop_requested: bool) -> Outcom
         return Outcome(OUTCOME_DIVERGED, stderr_tail(run_dir), None)
     tail = stderr_tail(run_dir)
     return Outcome(OUTCOME_FAILED, result.describe() + (f": {tail}" if tail else ""), None)
+
+
+def stalled(found: Outcome, why: str, result: LearnerExit) -> Outcome:
+    """The outcome of a learner the job stopped because it made no progress (``why``),
+    ``found`` the outcome its exit and files show: a failed attempt (``stalled: ...``),
+    continued from the model it saved on the job's SIGTERM or its last checkpoint, unless
+    it had finished meanwhile or could not write (the disk is the problem then)."""
+    if found.kind in (OUTCOME_OK, OUTCOME_NO_SPACE, OUTCOME_WRITE_FAILED):
+        return found
+    return Outcome(OUTCOME_FAILED, f"{STALLED_PREFIX} {why}; the job stopped it"
+                   f" ({result.describe()})", None)

@@ -9,7 +9,8 @@ Settings (what cluster_utils passes as ``--parameter-dict``, or a settings.json)
 ``config.<role>.<key>``
     overrides one template key (learning/config/addressing.py).
 ``learning_runs_per_job`` (default 3), ``training_iterations`` (default 1),
-``max_attempts`` (default 3), ``local_cpu_pinning`` (default false)
+``max_attempts`` (default 3), ``local_cpu_pinning`` (default false),
+``learner_stall_seconds`` (default 1800), ``learner_startup_seconds`` (default 1800)
     see :class:`JobOptions`.
 ``pruning.*``, ``intermediate_evaluation_episodes``
     the intermediate metric and the pruning rule, see learning.job.pruning.
@@ -22,7 +23,6 @@ Any other key is an error.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
@@ -39,12 +39,16 @@ from learning.config import (
     merge_and_validate,
     read_role_files,
 )
-from learning.config.checks import is_integer
+from learning.config.checks import is_integer, is_number
 from learning.contract import METRICS_FILE, PROJECT_DIR, ROLES
+from learning.parameter_dict import ParameterDictError, parse_parameter_dict, plain_repr
 
 OPTION_DEFAULTS = {"learning_runs_per_job": 3, "max_attempts": 3, "training_iterations": 1}
+#: seconds (numbers >= 1) of the watch for stalled learners; not part of the job's identity
+STALL_DEFAULTS = {"learner_stall_seconds": 1800, "learner_startup_seconds": 1800}
 KNOWN_SETTINGS = (
     "config", "working_dir", "id", "singularity", "local_cpu_pinning", *OPTION_DEFAULTS,
+    *STALL_DEFAULTS,
     "pruning", "intermediate_evaluation_episodes",  # learning.job.pruning
 )
 
@@ -59,10 +63,26 @@ class JobConfigError(JobFailed):
 
 @dataclass(frozen=True)
 class JobOptions:
+    """The job's options.
+
+    ``learner_stall_seconds``: a learner whose heartbeat (renewed about once a second
+    while it trains and evaluates) the job has not seen renewed for this long is stalled
+    (SIGSTOP, hung in a system call): the job stops it and counts a failed attempt,
+    retried from its last saved model (learning.job.stall). It must exceed the longest
+    pause of a healthy learner between two heartbeats: PPO's update phase, a checkpoint's
+    save (SAC: with its replay buffer), the final save before the evaluation. The default,
+    30 minutes, is far above those of the shipped configs (seconds).
+    ``learner_startup_seconds``: the silence allowed before a learner's first heartbeat
+    (imports, env, model load; minutes on a slow cluster file system), or
+    ``learner_stall_seconds`` if that is larger.
+    """
+
     learning_runs_per_job: int = 3  #: independent runs, each with its own seed
     training_iterations: int = 1  #: chained trainings per run, each continuing the last
     max_attempts: int = 3  #: failed learner attempts allowed per run
     local_cpu_pinning: bool = False  #: local mode: CPUs no other job on this machine holds
+    learner_stall_seconds: float = 1800  #: no heartbeat for this long: stalled
+    learner_startup_seconds: float = 1800  #: allowed before the first heartbeat
 
 
 def read_options(settings: dict[str, Any]) -> JobOptions:
@@ -77,6 +97,12 @@ def read_options(settings: dict[str, Any]) -> JobOptions:
         value = settings.get(key, default)
         if not is_integer(value, 1):
             raise JobConfigError(f"setting {key}: expected an integer >= 1, got {value!r}")
+        options[key] = value
+    for key, default in STALL_DEFAULTS.items():
+        value = settings.get(key, default)
+        if not is_number(value) or value < 1:
+            raise JobConfigError(f"setting {key}: expected a number of seconds >= 1, got"
+                                 f" {value!r}")
         options[key] = value
     pinning = settings.get("local_cpu_pinning", False)
     if not isinstance(pinning, bool):
@@ -184,9 +210,9 @@ def standalone_working_dir(argv: list[str]) -> Path | None:
     fresh = PROJECT_DIR / "results" / "jobs" / f"job-{stamp}"
     if "--parameter-dict" in argv:
         try:
-            settings = ast.literal_eval(argv[position])
-        except (ValueError, SyntaxError):
-            return None  # cluster_utils reports the malformed dict
+            settings = parse_parameter_dict(argv[position])
+        except ParameterDictError:
+            return None  # with_plain_parameter_dict reports the malformed dict
         return fresh if isinstance(settings, dict) and "working_dir" not in settings else None
     settings_file = Path(argv[position])
     try:
@@ -205,6 +231,20 @@ def standalone_working_dir(argv: list[str]) -> Path | None:
     if isinstance(settings, dict) and "working_dir" not in settings:
         return fresh
     return None
+
+
+def with_plain_parameter_dict(argv: list[str]) -> list[str]:
+    """``argv`` with its ``--parameter-dict`` value rewritten as plain Python literals
+    (numpy 2's ``np.int64(8)`` -> ``8``), which cluster_utils' own parser reads; a value
+    that is not plain data is a JobConfigError."""
+    position = settings_position(argv)
+    if "--parameter-dict" not in argv or position is None:
+        return argv
+    try:
+        plain = plain_repr(parse_parameter_dict(argv[position]))
+    except ParameterDictError as e:
+        raise JobConfigError(f"--parameter-dict: {e}") from e
+    return [*argv[:position], plain, *argv[position + 1:]]
 
 
 def with_working_dir(argv: list[str], working_dir: Path) -> list[str]:

@@ -1,11 +1,14 @@
-"""stable-baselines3 callbacks of the learner: stop on a signal, stop on NaN, log episodes."""
+"""stable-baselines3 callbacks of the learner: stop on a signal, stop on NaN, log episodes;
+and the learner's heartbeat, which tells the job that started it that it makes progress."""
 
 from __future__ import annotations
 
 import csv
 import io
 import math
+import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from learning.atomic_io import atomic_write_text
+from learning.contract import HEARTBEAT_FILE_VARIABLE
 from learning.signal_handlers import SignalHandlers
 from learning.training.output_errors import writing
 
@@ -25,15 +29,60 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 PARAMETER_CHECK_EVERY = 50
 
 
+#: the learner touches its heartbeat file at most this often (seconds)
+HEARTBEAT_INTERVAL = 1.0
+
+
+class Heartbeat:
+    """Tells the job that started this learner that the learner still makes progress.
+
+    The job names an empty file in the learner's environment (contract
+    HEARTBEAT_FILE_VARIABLE); :meth:`beat` sets its modification time to now, at most once
+    per ``interval`` seconds: one ``utime`` call, nothing written, no fsync. A job takes a
+    learner whose heartbeat stops (SIGSTOP, hung in a system call, deadlocked) for stalled
+    and stops it (learning.job.stall). Without the variable (a learner run by hand) it does
+    nothing. A beat that fails (the file was removed) is skipped.
+    """
+
+    def __init__(self, path: str | None, interval: float = HEARTBEAT_INTERVAL) -> None:
+        self.path = path or None
+        self.interval = interval
+        self._next = 0.0  #: time.monotonic() from which on the next beat is due
+
+    @classmethod
+    def from_environment(cls) -> Heartbeat:
+        return cls(os.environ.get(HEARTBEAT_FILE_VARIABLE))
+
+    def beat(self) -> None:
+        if self.path is None:
+            return
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.interval
+        try:
+            os.utime(self.path)
+        except OSError:
+            pass
+
+
 class StopRequest:
-    """Set by SIGTERM/SIGUSR1 (see :meth:`install`); training stops at the next env step."""
+    """Set by SIGTERM/SIGUSR1 (see :meth:`install`); training stops at the next env step.
+
+    The learner asks :attr:`requested` at every env step of its training (StopOnRequest)
+    and of its evaluation (its ``should_stop``), so each question also beats its
+    :class:`Heartbeat` (at most once a second): a learner that stops asking makes no
+    progress.
+    """
 
     def __init__(self) -> None:
         self.signal_number: int | None = None
         self._handlers = SignalHandlers()
+        self.heartbeat = Heartbeat.from_environment()
 
     @property
     def requested(self) -> bool:
+        self.heartbeat.beat()
         return self.signal_number is not None
 
     def _handle(self, signal_number: int, frame: Any) -> None:
