@@ -1,4 +1,10 @@
-"""The report's figures (matplotlib, Agg backend), returned as PNG bytes."""
+"""The report's figures (matplotlib, Agg backend), returned as PNG bytes.
+
+Parameter names and values and metric names come from a results folder that others may
+have written: every text a figure shows (labels, titles, tick labels, legends) is drawn
+with :data:`LITERAL`, as written, never parsed as mathtext (``$...$``) or TeX; a value
+such as ``$\\frac{$`` is shown, not an error.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,16 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 COLORS = plt.get_cmap("tab10").colors
+#: Text properties of every text the figures show: drawn as written (no mathtext, no TeX)
+LITERAL = {"parse_math": False, "usetex": False}
+
+
+def _legend(ax, *args, **kwargs):
+    """``ax.legend(...)`` whose entries are drawn as written (:data:`LITERAL`)."""
+    legend = ax.legend(*args, **kwargs)
+    for text in legend.get_texts():
+        text.update(LITERAL)
+    return legend
 
 
 def to_png(fig) -> bytes:
@@ -44,9 +60,9 @@ def metric_over_jobs(jobs: pd.DataFrame, metric: str, std: str | None, minimize:
     best = values.cummin() if minimize else values.cummax()
     ax.step(df["job_id"], best, where="post", color="black", lw=1, label="best so far")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("job id (submission order)")
-    ax.set_ylabel(metric + (" (error bar: std over runs)" if std else ""))
-    ax.legend(fontsize=7, loc="best")
+    ax.set_xlabel("job id (submission order)", **LITERAL)
+    ax.set_ylabel(metric + (" (error bar: std over runs)" if std else ""), **LITERAL)
+    _legend(ax, fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     return to_png(fig)
 
@@ -69,7 +85,8 @@ def metric_vs_params(jobs: pd.DataFrame, params: list[str], labels: list[str],
             codes = {c: i for i, c in enumerate(categories)}
             positions = x.astype(str).map(codes).astype(float)
             positions = positions + np.random.default_rng(0).uniform(-0.1, 0.1, len(x))
-            ax.set_xticks(range(len(categories)), categories, rotation=30, fontsize=7)
+            ax.set_xticks(range(len(categories)), categories, rotation=30, fontsize=7,
+                          **LITERAL)
         yerr = jobs[std] if std else None
         ax.errorbar(positions, jobs[metric], yerr=yerr, fmt="o", color=COLORS[0],
                     alpha=0.7, capsize=2)
@@ -80,12 +97,12 @@ def metric_vs_params(jobs: pd.DataFrame, params: list[str], labels: list[str],
         elif numeric:
             ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
         ax.tick_params(axis="x", which="both", labelrotation=30, labelsize=8)
-        ax.set_xlabel(label)
-        ax.set_ylabel(metric)
+        ax.set_xlabel(label, **LITERAL)
+        ax.set_ylabel(metric, **LITERAL)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(params):]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
+    _legend(axes.flat[0], fontsize=7)
     fig.tight_layout()
     return to_png(fig)
 
@@ -101,12 +118,12 @@ def learning_curves(curves: list[tuple[str, dict[int, pd.DataFrame]]]) -> bytes:
         for run, curve in runs.items():
             ax.plot(curve["timesteps"], curve["reward"], color=COLORS[run % len(COLORS)],
                     marker="." if len(curve) < 20 else None, label=f"run {run}")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("timesteps")
-        ax.set_ylabel("rollout/ep_rew_mean")
+        ax.set_title(title, fontsize=9, **LITERAL)
+        ax.set_xlabel("timesteps", **LITERAL)
+        ax.set_ylabel("rollout/ep_rew_mean", **LITERAL)
         ax.grid(alpha=0.3)
         if runs:
-            ax.legend(fontsize=7)
+            _legend(ax, fontsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.tight_layout()
@@ -117,9 +134,11 @@ def importance(table: pd.DataFrame) -> bytes:
     """Horizontal bars: importance score per parameter, most important on top."""
     table = table.iloc[::-1]
     fig, ax = plt.subplots(figsize=(6, 0.45 * len(table) + 1.2))
-    ax.barh(table["label"], table["importance"], color=COLORS[0])
+    rows = np.arange(len(table))
+    ax.barh(rows, table["importance"], color=COLORS[0])
+    ax.set_yticks(rows, table["label"], **LITERAL)
     ax.set_xlim(0, 1)
-    ax.set_xlabel("|Spearman rank correlation| with the metric (categorical: eta)")
+    ax.set_xlabel("|Spearman rank correlation| with the metric (categorical: eta)", **LITERAL)
     ax.grid(alpha=0.3, axis="x")
     return to_png(fig)
 
@@ -132,9 +151,9 @@ def confirmation(table: pd.DataFrame, metric: str) -> bytes:
                 capsize=3, label="original sweep")
     ax.errorbar(x + 0.1, table["confirmed_mean"], yerr=table["confirmed_std"], fmt="s",
                 capsize=3, label="confirmation (fresh seeds)")
-    ax.set_xticks(x, [f"job {j}" for j in table["job_id"]])
-    ax.set_ylabel(metric)
-    ax.legend(fontsize=7)
+    ax.set_xticks(x, [f"job {j}" for j in table["job_id"]], **LITERAL)
+    ax.set_ylabel(metric, **LITERAL)
+    _legend(ax, fontsize=7)
     ax.grid(alpha=0.3)
     return to_png(fig)
 
@@ -156,12 +175,12 @@ def intermediate_metric(points: pd.DataFrame, metric: str) -> bytes:
             ax.plot(last["iteration"], last["value"], "o", color=color, markersize=5)
     ax.plot([], [], "x", color="red", label="stopped early (grey dotted line)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("training iterations completed by all the job's runs")
-    ax.set_ylabel(f"{metric} (running estimate)")
+    ax.set_xlabel("training iterations completed by all the job's runs", **LITERAL)
+    ax.set_ylabel(f"{metric} (running estimate)", **LITERAL)
     handles, labels = ax.get_legend_handles_labels()
     if len(labels) <= 12:
-        ax.legend(fontsize=7, loc="best")
+        _legend(ax, fontsize=7, loc="best")
     else:
-        ax.legend(handles[-1:], labels[-1:], fontsize=7, loc="best")
+        _legend(ax, handles[-1:], labels[-1:], fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     return to_png(fig)

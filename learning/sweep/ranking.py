@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from learning.contract import JOB_SCRIPT, PROJECT_DIR, RUN_CONFIG_DIR, SETTINGS_FILE
-from learning.sweep.display import display_path, format_value, short_names
+from learning.sweep.display import display_path, format_value, printable, short_names
 from learning.sweep.intermediate import has_stopped_jobs, stopped_label
 from learning.sweep.results import Sweep
 from learning.sweep.runs import learning_curve, read_job_state, run_dirs, run_scores
@@ -84,7 +84,7 @@ def ranked_table(sweep: Sweep, views: list[JobView]) -> pd.DataFrame:
         row = {"rank": view.rank, "job": view.job_id}
         for param in sweep.params:
             row[names[param]] = format_value(view.row[param])
-        row[sweep.metric] = format_value(float(view.row[sweep.metric]))
+        row[printable(sweep.metric)] = format_value(float(view.row[sweep.metric]))
         row["std"] = format_value(float(view.row[std])) if std else "-"
         row["runs"] = " ".join(
             "failed" if v is None else format_value(v) for v in view.run_values
@@ -92,7 +92,7 @@ def ranked_table(sweep: Sweep, views: list[JobView]) -> pd.DataFrame:
         row["failed"] = "-" if view.failed_attempts is None else view.failed_attempts
         if stopped:  # jobs the pruning rule stopped: their metric is an estimate
             row["stopped early"] = stopped_label(view.row) or "-"
-        row["dir"] = display_path(view.job_dir) if view.job_dir else "(deleted)"
+        row["dir"] = printable(display_path(view.job_dir)) if view.job_dir else "(deleted)"
         rows.append(row)
     return pd.DataFrame(rows)
 
