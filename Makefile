@@ -2,23 +2,33 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# pytest arguments, e.g. `make test PYTEST_ARGS="-m 'not slurm'"`
+# pytest arguments, e.g. `make test PYTEST_ARGS="-m 'not slow'"`
 PYTEST_ARGS ?=
+# Reuse the packages of $(PYTHON)'s own environment, above all a torch that is already
+# installed (a cluster's module, a CUDA build): `make setup PYTHON=python3 SYSTEM_PACKAGES=1`
+# makes the venv with --system-site-packages and installs no torch of its own when that
+# python imports one.
+SYSTEM_PACKAGES ?=
+# An extra requirement for the venv, e.g. NUMPY='numpy<2' (the second stack CI tests)
+NUMPY ?=
+TORCH := torch==2.13.0
+SHOW_TORCH := import torch; print('using the installed torch', torch.__version__, torch.__file__)
 
-.PHONY: setup demo inspect train test lint bench clean
+.PHONY: setup demo inspect train test test-numpy1 lint bench clean
 
 # Set up from nothing: Debian packages (headless rendering), a virtual environment,
 # the CPU build of torch first (a bare `torch` requirement would pull several GB of
-# CUDA packages), then the project with its test tools.
+# CUDA packages; with SYSTEM_PACKAGES, the torch already there), then the project with
+# its test tools.
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml scripts/install_system_packages.sh
 	bash scripts/install_system_packages.sh
 	mkdir -p $(HOME)/.cache  # cluster-utils 3.0.0 fails without it
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(if $(SYSTEM_PACKAGES),--system-site-packages) $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(if $(SYSTEM_PACKAGES),$(PY) -c "$(SHOW_TORCH)" || )$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e '.[test]' $(if $(NUMPY),'$(NUMPY)')
 	touch $@
 
 RESULTS ?= results/ppo_local
@@ -43,6 +53,12 @@ train: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The second stack: numpy 1 (`make setup` resolves numpy 2) in its own venv, the quick
+# tests plus a real tiny sweep whose Discrete int and bool samples must reach the jobs
+# as Python values (tests marked `stack`). CI runs it after `make test`.
+test-numpy1:
+	$(MAKE) test VENV=.venv-numpy1 NUMPY='numpy<2' PYTEST_ARGS="-m '(not slow or stack) and not slurm'"
+
 lint: setup
 	$(VENV)/bin/ruff check .
 
@@ -56,4 +72,4 @@ bench: setup
 	$(PY) benchmarks/demo_verdicts.py
 
 clean:
-	rm -rf $(VENV) results runs benchmarks/output
+	rm -rf $(VENV) .venv-numpy1 results runs benchmarks/output

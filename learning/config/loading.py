@@ -28,6 +28,7 @@ for item 2 of a list) and what is valid.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,13 +98,28 @@ class RunConfig:
         return sb3_policy_kwargs(self.rl)
 
 
+def _symlink_loop(main_file: Path, role: str, path: Path) -> ConfigError:
+    return ConfigError(main_file, role, f"symlink loop: {path} (a symbolic link that leads"
+                       " back to itself)", "a path to a JSON file; a symbolic link must end"
+                       " at one")
+
+
 def _role_file(main_file: Path, main: dict[str, Any], role: str) -> Path:
     value = main[role]
     if not isinstance(value, str) or not value:
         raise ConfigError(main_file, role, f"is {value!r}", "a non-empty path to a JSON file")
     path = Path(value).expanduser()
     if not path.is_absolute():
-        path = (main_file.parent / path).resolve()
+        path = main_file.parent / path
+        try:
+            path = path.resolve()
+        except RuntimeError as e:  # Python < 3.13: "Symlink loop from ..."
+            raise _symlink_loop(main_file, role, path) from e
+    try:
+        path.stat()
+    except OSError as e:  # is_file() below says False for a loop: "file not found"
+        if e.errno == errno.ELOOP:
+            raise _symlink_loop(main_file, role, path) from e
     if not path.is_file():
         raise ConfigError(
             main_file, role, f"file not found: {path}",

@@ -34,7 +34,6 @@ use_run             false     ``singularity run`` (the image's %runscript) inste
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import pathlib
@@ -49,6 +48,8 @@ import smart_settings  # cluster_utils' own settings loader
 # inner script's job, so the wrapper uses the parser and the same loading steps.
 from cluster_utils.base.settings import add_cmd_line_params, check_reserved_params
 from cluster_utils.client import _init_job_script_argument_parser
+
+from learning.parameter_dict import ParameterDictError, parse_parameter_dict
 
 SECTION = "singularity"
 KNOWN_EXECUTABLES = ("singularity", "apptainer")
@@ -99,14 +100,10 @@ def read_job_arguments(argv: list[str]) -> JobArguments:
     hooks = [add_overwrites, check_reserved_params]
 
     if args.parameter_dict:
-        try:
-            parameter_dict = ast.literal_eval(args.parameter_file_or_dict)
-        except (ValueError, SyntaxError) as e:
-            raise SingularitySettingsError(
-                f"--parameter-dict: not a Python dict literal: {e}"
-            ) from e
-        if not isinstance(parameter_dict, dict):
-            raise SingularitySettingsError("--parameter-dict: the value is not a dict")
+        try:  # numpy 2's scalar reprs too (learning.parameter_dict)
+            parameter_dict = parse_parameter_dict(args.parameter_file_or_dict)
+        except ParameterDictError as e:
+            raise SingularitySettingsError(f"--parameter-dict: {e}") from e
         params = smart_settings.loads(
             json.dumps(parameter_dict), make_immutable=False, dynamic=False,
             post_unpack_hooks=hooks,

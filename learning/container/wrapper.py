@@ -49,6 +49,8 @@ from learning.container.settings import (
     singularity_section,
     validate_settings,
 )
+from learning.job_probe import probe_report_path, write_report
+from learning.sweep_messages import SECRET_FILE_VARIABLE
 
 #: host variables passed into the container when they are set
 FORWARDED_ENV = (
@@ -59,6 +61,7 @@ FORWARDED_ENV = (
     "MUJOCO_GL",
     "PYOPENGL_PLATFORM",
     "CUDA_VISIBLE_DEVICES",
+    SECRET_FILE_VARIABLE,  # the sweep's message secret (learning.sweep_messages)
 )
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP)
 EXIT_WRAPPER_ERROR = 1  # cluster_utils' local mode marks a job failed on exit code 1
@@ -81,10 +84,12 @@ def bind_paths(
     working_dir: pathlib.Path,
     project_dir: pathlib.Path,
     parameter_file: pathlib.Path | None,
+    secret_file: str | None = None,
 ) -> list[str]:
     """/tmp, the working dir, the project dir, then the directories of the settings file
     and the script when they lie outside those (a contained container sees only bound
-    paths), then the extra binds."""
+    paths), the folder of the sweep's secret file read-only (the inner job signs its
+    messages with it), then the extra binds."""
     automatic = {
         "/tmp": pathlib.Path("/tmp"),
         "working_dir": working_dir,
@@ -106,6 +111,10 @@ def bind_paths(
                 )
         if text not in binds:
             binds.append(text)
+    if secret_file:
+        folder = os.fspath(pathlib.Path(secret_file).parent)
+        if "," not in folder and ":" not in folder:
+            binds.append(f"{folder}:{folder}:ro")
     return binds + [b for b in settings.binds if b not in binds]
 
 
@@ -218,7 +227,8 @@ def prepare(job: JobArguments, project_dir: pathlib.Path, host_env: dict[str, st
     )
     working_dir = working_dir_of(job.params, project_dir)
     working_dir.mkdir(parents=True, exist_ok=True)  # bound, so it must exist
-    binds = bind_paths(settings, working_dir, project_dir, job.parameter_file)
+    binds = bind_paths(settings, working_dir, project_dir, job.parameter_file,
+                       host_env.get(SECRET_FILE_VARIABLE))
     cmd = build_command(settings, binds, project_dir, job.passthrough)
     return cmd, container_environment(settings, project_dir, host_env), working_dir
 
@@ -236,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # smart_settings / cluster_utils parameter errors
             print(f"run_singularity: cannot read the job parameters: {e}", file=sys.stderr)
             return EXIT_WRAPPER_ERROR
+        probe = probe_report_path()
+        if probe is not None:  # the launcher's pre-flight: report, start nothing
+            return write_report(probe, job.params, "run_singularity.py")
         cmd, env, working_dir = prepare(job, project_dir, dict(os.environ))
     except SingularitySettingsError as e:
         print(f"run_singularity: settings error: {e}", file=sys.stderr)

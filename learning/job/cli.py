@@ -33,10 +33,15 @@ from learning.job.settings import (
     JobConfigError,
     JobFailed,
     process_start_time,
+    settings_position,
     standalone_working_dir,
+    with_plain_parameter_dict,
     with_working_dir,
 )
 from learning.job.settings_file import check_settings_file
+from learning.job_probe import probe_report_path, write_report
+from learning.parameter_dict import parse_parameter_dict
+from learning.sweep_messages import MessageError, sign_job_messages
 
 EXIT_FAILED = 1
 
@@ -44,13 +49,23 @@ EXIT_FAILED = 1
 def run(argv: list[str], process_started: float, main_started: float) -> int:
     """Run the job; raises JobFailed (JobConfigError for config errors)."""
     check_settings_file(argv)  # before smart_settings reads it: errors naming the key
+    argv = with_plain_parameter_dict(argv)  # numpy 2's scalar reprs -> plain values
+    probe = probe_report_path()
+    if probe is not None:  # the launcher's pre-flight: report, start nothing
+        position = settings_position(argv)
+        settings = (parse_parameter_dict(argv[position])
+                    if "--parameter-dict" in argv and position is not None else {})
+        return write_report(probe, settings, "run_learning.py")
+    sign_messages_to_sweep()  # the launcher's sweeps take only signed messages
     forced_dir = standalone_working_dir(argv)
     if forced_dir is not None:
         argv = with_working_dir(argv, forced_dir)
         print(f"running the job in {forced_dir}", flush=True)
     write_cluster_utils_files_atomically()
     try:
-        settings = client.initialize_job(argv, verbose=False)  # writes settings.json
+        # dynamic=False: a value is data, never an expression (smart_settings would
+        # evaluate "{...}" in values as Python)
+        settings = client.initialize_job(argv, verbose=False, dynamic=False)
     except OSError as e:  # creating the working dir, writing settings.json
         if e.filename is None:
             raise
@@ -61,6 +76,15 @@ def run(argv: list[str], process_started: float, main_started: float) -> int:
         if warning:
             print(warning, file=sys.stderr, flush=True)
         return Job(settings, process_started, main_started).run()
+
+
+def sign_messages_to_sweep() -> None:
+    """Sign this job's messages to its sweep (learning.sweep_messages) when the launcher
+    started it; a sweep started by cluster_utils directly gets its own protocol."""
+    try:
+        sign_job_messages()
+    except MessageError as e:
+        raise JobFailed(str(e)) from e
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'config error' if config_error else 'job failed'}: {e}", file=sys.stderr)
         except OSError:
             pass  # stderr on the full disk: the exit code tells
+        if any(arg.startswith("--cluster-utils-server") for arg in argv):
+            return EXIT_FAILED  # before registering: cluster_utils counts only 1 as failed
         if isinstance(e, JobWriteFailed):
             return e.exit_code
         return EXIT_CONFIG if config_error else EXIT_FAILED

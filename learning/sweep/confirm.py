@@ -1,8 +1,11 @@
 """Confirm a sweep's winners: rerun the top K settings with N fresh seeds each.
 
-Design: one cluster_utils grid search, so the same command scales from this machine
-(``local_run``) to a cluster. Its results go to ``RESULTS/confirm/``, a results folder
-like any other (``lttfs-inspect RESULTS/confirm`` works on it too).
+Design: one cluster_utils grid search, run through the sweep launcher (``python -m
+learning.sweep``: pre-flight, shell safety, guard, results-folder lock, like any sweep;
+the winners' settings come from a results folder others may write), so the same command
+scales from this machine (``local_run``) to a cluster. Its results go to
+``RESULTS/confirm/``, a results folder like any other (``lttfs-inspect RESULTS/confirm``
+works on it too).
 
 - ``hyperparam_list`` has a single entry that varies all differing parameters
   *together* (cluster_utils zips a list of names with a list of value lists), with one
@@ -38,7 +41,7 @@ from pathlib import Path
 import pandas as pd
 
 from learning.atomic_io import atomic_write_json
-from learning.contract import JOB_SCRIPT, PROJECT_DIR, SETTINGS_FILE
+from learning.contract import EXIT_CONFIG, JOB_SCRIPT, PROJECT_DIR, SETTINGS_FILE
 from learning.sweep.baseline import LABEL as BASELINE_LABEL
 from learning.sweep.baseline import NoBaseline, baseline_settings
 from learning.sweep.display import display_path, format_value, short_names
@@ -229,7 +232,7 @@ def run_confirmation(sweep: Sweep, views, how_many: int, seeds: int, write_only:
     config_path, log_path = root / CONFIG_FILE, root / LOG_FILE
     atomic_write_json(config_path, config)
     atomic_write_json(root / PLAN_FILE, plan_data)
-    command = f"cd {project_dir} && python -m cluster_utils.grid_search {config_path}"
+    command = f"cd {project_dir} && python -m learning.sweep {config_path}"
     if write_only:
         print(
             f"wrote {display_path(config_path)} ({len(plan_data['jobs'])} settings x {seeds} "
@@ -239,13 +242,22 @@ def run_confirmation(sweep: Sweep, views, how_many: int, seeds: int, write_only:
         )
         return None
     print(f"confirming {len(plan_data['jobs'])} setting(s) with {seeds} fresh seed(s) each "
-          f"(cluster_utils grid search, local; log: {display_path(log_path)}) ...", flush=True)
+          f"(a grid search through the sweep launcher, local; log: {display_path(log_path)})"
+          " ...", flush=True)
+    # through the launcher, like any sweep: the settings come from a results folder that
+    # others may write, so they pass its pre-flight (shell safety, no "{...}" evaluated,
+    # the job's own checks), its guard and its results-folder lock
     with open(log_path, "w") as log:
         result = subprocess.run(
-            [sys.executable, "-m", "cluster_utils.grid_search", str(config_path)],
+            [sys.executable, "-m", "learning.sweep", str(config_path)],
             cwd=project_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             check=False,
         )
+    if result.returncode == EXIT_CONFIG:
+        refused = [line.strip() for line in log_path.read_text().splitlines()
+                   if line.strip().startswith(("error:", "sweep error:"))]
+        raise ConfirmError("the confirmation's pre-flight refused its settings (taken from"
+                           f" the sweep's jobs): {'; '.join(refused) or 'see ' + str(log_path)}")
     if result.returncode != 0:
         raise ConfirmError(f"the grid search exited with code {result.returncode}; see "
                            f"{log_path} and the job logs it names")

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from learning.sweep.display import display_path
+from learning.contract import FAILED_JOBS_FILE
+from learning.sweep.display import display_path, printable
 from learning.sweep.ranking import (
     configs_folder,
     job_notes,
@@ -38,13 +39,20 @@ def print_summary(sweep: Sweep, table: pd.DataFrame, out=None) -> None:
         count += f" of {sweep.number_of_samples}"
     if sweep.pending:
         count += f", {len(sweep.pending)} started without metrics (running or failed)"
+    if sweep.failed:
+        count += f", {len(sweep.failed)} failed"
     print(f"{display_path(sweep.root)}: {sweep.run_type}, {status}; {count}", file=out)
     direction = "minimized" if sweep.minimize else "maximized"
-    print(f"metric: {sweep.metric} ({direction}); 'std' and 'runs' are over each job's "
+    print(f"metric: {printable(sweep.metric)} ({direction}); 'std' and 'runs' are over each job's "
           "learning runs", file=out)
     print(file=out)
     with pd.option_context("display.width", 250, "display.max_colwidth", 80):
         print(table.to_string(index=False), file=out)
+    if sweep.failed:
+        print(f"\nfailed jobs (the last line of each one's own error output; all of it in"
+              f" {display_path(sweep.root / FAILED_JOBS_FILE)}):", file=out)
+        for failure in sweep.failed:
+            print(f"  job {failure['job_id']}: {printable(failure['error'])}", file=out)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -1,23 +1,34 @@
 """``python -m learning.sweep FILE [key=value ...]`` (``lttfs-sweep``): a sweep, checked
-before it starts, resumable after its main process died.
+before it starts, resumable after its main process died, safe on a shared cluster.
 
 A thin launcher over cluster_utils 3.0's own ``hp_optimization`` and ``grid_search``
 (the same hp_optim files, the same ``key=value`` overrides, run in this process through
 their ``main()``):
 
-1. pre-flight (:mod:`learning.sweep.preflight`); ``--check`` stops after it;
+1. the file is read without evaluating anything (learning.sweep.sweep_file: only
+   ``{$NAME}`` is substituted), then the pre-flight (:mod:`learning.sweep.preflight`,
+   which ends by starting one probe job in the jobs' own interpreter); ``--check`` stops
+   after it;
 2. the results folder (:mod:`learning.sweep.resume`): an existing one is refused unless
-   ``--resume`` (continue it, no prompt) or ``--fresh`` (move it aside) is given; when
-   resuming an hp_optimization, the jobs that finished after its last saved iteration are
-   recovered and only the missing samples are run, with new job ids;
+   ``--resume`` (continue it, no prompt) or ``--fresh`` (move it aside) is given; a
+   resumed sweep must search what it searched before (:mod:`learning.sweep.definition`,
+   ``--accept-changes``); when resuming an hp_optimization, its optimizer is rebuilt from
+   the sweep's data files (never unpickled), the jobs that finished after its last saved
+   iteration are recovered and only the missing samples are run, with new job ids;
 3. the guard (:mod:`learning.sweep.guard`): if this process dies, its local workers and
    jobs are stopped;
-4. cluster_utils runs, without a terminal too: ``no_user_interaction=True`` when stdin is
-   not a terminal, ``run_local=True`` when no cluster is found and it is unset.
+4. the sweep's message secret (:mod:`learning.sweep_messages`), in a private file named
+   in the jobs' environment;
+5. cluster_utils runs with the launcher's changes (:mod:`learning.sweep.cluster_utils_patches`:
+   signed messages only, loopback in local mode, plain values in job scripts, failed jobs
+   reported by :mod:`learning.sweep.failures`), without a terminal too:
+   ``no_user_interaction=True`` when stdin is not a terminal, ``run_local=True`` when no
+   cluster is found and it is unset. When the first jobs all fail, the launcher stops
+   the sweep with their own message.
 
 Exit codes: 0 the sweep finished (or ``--check`` passed), 2 pre-flight problems or a
-results folder that cannot be used (nothing was started), 1 cluster_utils failed or was
-interrupted (continue with ``--resume``).
+results folder that cannot be used (nothing was started), 1 cluster_utils failed, the
+sweep's jobs failed, or it was interrupted (continue with ``--resume``).
 """
 
 from __future__ import annotations
@@ -25,14 +36,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shlex
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from learning.contract import EXIT_CONFIG, EXIT_OK
-from learning.sweep import guard, preflight_pruning
+from learning.sweep import definition, guard
+from learning.sweep.cluster_utils_patches import PatchPlan, patched_cluster_utils
+from learning.sweep.failures import DEFAULT_STOP_AFTER, FailureWatch, SweepFailing
 from learning.sweep.preflight import format_report, run_preflight
 from learning.sweep.preflight_env import cluster_system
 from learning.sweep.resume import (
@@ -47,6 +62,12 @@ from learning.sweep.sweep_file import (
     SweepFile,
     SweepFileError,
     read_sweep_file,
+)
+from learning.sweep_messages import (
+    SECRET_FILE_VARIABLE,
+    MessageError,
+    create_secret,
+    read_secret,
 )
 
 EXIT_FAILED = 1
@@ -69,6 +90,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                       help="continue an existing results folder (no prompt)")
     mode.add_argument("--fresh", action="store_true",
                       help="move an existing results folder aside and start again")
+    parser.add_argument("--accept-changes", action="store_true",
+                        help="with --resume: continue although the hp_optim file's search"
+                             " space (optimized or fixed params, optimizer, metric) changed")
+    parser.add_argument("--stop-after-failures", type=int, default=DEFAULT_STOP_AFTER,
+                        metavar="N",
+                        help="stop the sweep when its first N jobs fail before any finishes"
+                             " (default %(default)d; 0: never)")
     parser.add_argument("--stop-grace", type=float, default=guard.DEFAULT_GRACE,
                         metavar="SECONDS",
                         help="if the main process dies: seconds the jobs get to save"
@@ -77,47 +105,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 # --------------------------------------------------------------------------- cluster_utils
-
-
-@contextmanager
-def cluster_utils_patches(first_job_id: int) -> Iterator[None]:
-    """The two changes to cluster_utils 3.0.0 (pinned in setup.cfg) while it runs here.
-
-    - ``job_manager.ensure_empty_dir``: it asks "Delete everything? (y/N)" with input()
-      for an existing results folder; the launcher has decided already (refused,
-      ``--fresh`` or ``--resume``), so the folder is kept, without a prompt.
-    - ``job_manager.get_cluster_type`` returns the cluster class; when resuming, the
-      launcher's subclass starts the job ids at ``first_job_id`` (it sets the private
-      counter ``ClusterSubmission._inc_job_id``), so new jobs do not reuse the ids (and
-      folders) of recorded ones.
-    """
-    from cluster_utils.server import job_manager
-
-    original_empty_dir, original_cluster_type = (job_manager.ensure_empty_dir,
-                                                 job_manager.get_cluster_type)
-
-    def keep_existing_dir(dir_name: str, defensive: bool = False) -> None:
-        os.makedirs(dir_name, exist_ok=True)
-
-    def cluster_type(requirements, run_local=None):
-        base = original_cluster_type(requirements, run_local)
-
-        class Continued(base):
-            def __init__(self, *args, **kwargs) -> None:
-                super().__init__(*args, **kwargs)
-                self._inc_job_id = first_job_id - 1
-
-        Continued.__name__ = base.__name__
-        return Continued
-
-    job_manager.ensure_empty_dir = keep_existing_dir
-    if first_job_id:
-        job_manager.get_cluster_type = cluster_type
-    try:
-        yield
-    finally:
-        job_manager.ensure_empty_dir = original_empty_dir
-        job_manager.get_cluster_type = original_cluster_type
 
 
 def launch_overrides(sweep: SweepFile, remaining: int | None) -> list[str]:
@@ -135,20 +122,51 @@ def launch_overrides(sweep: SweepFile, remaining: int | None) -> list[str]:
     return extra
 
 
-def run_cluster_utils(sweep: SweepFile, extra: list[str], first_job_id: int) -> int:
-    """cluster_utils' own main() of hp_optimization or grid_search, in this process."""
+def _stop_jobs(plan: PatchPlan, grace: float, log_file: Path) -> None:
+    """Stop the sweep's running jobs (they save and exit for resume): on this machine
+    every process with the sweep's tag, on a cluster through cluster_utils (scancel)."""
+    if plan.local:
+        def log(message: str) -> None:
+            with open(log_file, "a") as f:
+                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} launcher: {message}\n")
+
+        guard.stop_tagged(_tag(), grace, log)
+    else:
+        for cluster in plan.cluster:
+            cluster.stop_all()
+
+
+def run_cluster_utils(sweep: SweepFile, extra: list[str], plan: PatchPlan,
+                      grace: float) -> int:
+    """cluster_utils' own main() of hp_optimization or grid_search, in this process, with
+    the launcher's changes (learning.sweep.cluster_utils_patches)."""
     module = importlib.import_module(sweep.module)
     saved_argv = sys.argv
     sys.argv = [sweep.module, str(sweep.path), *sweep.overrides, *extra]
+    log_file = sweep.results_root / "cluster_run.log"
     try:
-        with cluster_utils_patches(first_job_id):
-            return int(module.main() or 0)
+        with patched_cluster_utils(plan) as dropped:
+            code = int(module.main() or 0)
+        if dropped["count"]:
+            print(f"note: {dropped['count']} datagram(s) sent to the sweep's port were not"
+                  " signed by its jobs and were dropped", file=sys.stderr)
+        return code
     except SystemExit as e:  # cluster_utils exits 1 after Ctrl-C
         return e.code if isinstance(e.code, int) else EXIT_FAILED
-    except Exception:
+    except SweepFailing as e:
+        print(f"\n{e}", file=sys.stderr, flush=True)
+        _stop_jobs(plan, grace, sweep.results_root / GUARD_LOG)
+        return EXIT_FAILED
+    except Exception as e:
+        if plan.failures is not None and plan.failures.reported:
+            # "Too many jobs failed", or its crash on an empty results table
+            print(f"\ncluster_utils stopped ({type(e).__name__}: {e}) after"
+                  f" {len(plan.failures.reported)} job(s) failed.\n"
+                  f"{plan.failures.paragraph()}", file=sys.stderr, flush=True)
+            _stop_jobs(plan, grace, sweep.results_root / GUARD_LOG)
+            return EXIT_FAILED
         traceback.print_exc()
-        print(f"cluster_utils failed; details in {sweep.results_root / 'cluster_run.log'}",
-              file=sys.stderr)
+        print(f"cluster_utils failed; details in {log_file}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         sys.argv = saved_argv
@@ -161,7 +179,7 @@ def _resume_progress(sweep: SweepFile, distributions: list) -> Progress:
     progress = continue_hp_optimization(sweep, distributions)
     total = sweep.number_of_samples or 0
     print(f"resuming {sweep.results_root}: {progress.done} of {total} samples done"
-          f" ({progress.recorded} recorded in status.pickle, {len(progress.recovered)}"
+          f" ({progress.recorded} recorded in all_data.csv, {len(progress.recovered)}"
           f" recovered from their working folders, {progress.failed} failed); running"
           f" {max(total - progress.done, 0)} more, job ids from {progress.first_job_id}")
     for note in progress.notes:
@@ -181,6 +199,32 @@ def _tag() -> str:
     return tag
 
 
+def _stop_after(sweep: SweepFile, wanted: int) -> int:
+    """Failures before any finished job that stop the sweep: ``--stop-after-failures``, at
+    most one iteration of an hp_optimization (cluster_utils crashes on an iteration whose
+    jobs all failed)."""
+    if wanted > 0 and sweep.kind == HP_OPTIMIZATION:
+        return min(wanted, int(sweep.params["optimization_setting"]["n_jobs_per_iteration"]))
+    return max(wanted, 0)
+
+
+@contextmanager
+def sweep_secret(name: str) -> Iterator[bytes]:
+    """The sweep's message secret (learning.sweep_messages), in a private file named in
+    this process's environment for its jobs; removed when the sweep ends."""
+    path = create_secret(name)
+    previous = os.environ.get(SECRET_FILE_VARIABLE)
+    os.environ[SECRET_FILE_VARIABLE] = str(path)
+    try:
+        yield read_secret(path)
+    finally:
+        if previous is None:
+            os.environ.pop(SECRET_FILE_VARIABLE, None)
+        else:
+            os.environ[SECRET_FILE_VARIABLE] = previous
+        path.unlink(missing_ok=True)
+
+
 def _cache_dir() -> None:
     """cluster_utils 3.0 makes its cache folder with os.mkdir: ~/.cache must exist."""
     folder = os.environ.get("CLUSTER_UTILS_CACHE_DIR") or os.path.join(
@@ -196,13 +240,21 @@ def launch(sweep: SweepFile, args: argparse.Namespace, distributions: list) -> i
         lock, moved = prepare_results_dir(root, mode, wait=args.stop_grace + 30)
         if moved is not None:
             print(f"moved the earlier results to {moved}")
-        remaining, first_job_id = None, 0
+        remaining, first_job_id, optimizer = None, 0, None
+        if args.resume and existed:
+            refused, note = definition.resume_problem(sweep, args.accept_changes)
+            if refused:
+                raise ResultsDirError(refused)
+            if note:
+                print(f"note: {note}")
+        else:
+            definition.save_definition(sweep)
         if args.resume and not existed:
             print(f"nothing to resume in {root}: starting the sweep")
         elif args.resume and sweep.kind == HP_OPTIMIZATION:
             progress = _resume_progress(sweep, distributions)
             remaining = max((sweep.number_of_samples or 0) - progress.done, 0)
-            first_job_id = progress.first_job_id
+            first_job_id, optimizer = progress.first_job_id, progress.optimizer
         elif args.resume:
             print(f"resuming {root}: every job gets its id and settings again and continues"
                   " from its restart state (finished ones report their metrics again)")
@@ -218,12 +270,25 @@ def launch(sweep: SweepFile, args: argparse.Namespace, distributions: list) -> i
     extra = launch_overrides(sweep, remaining)
     print(f"starting {sweep.module} {sweep.path} {' '.join(sweep.overrides + extra)}",
           flush=True)
-    code = run_cluster_utils(sweep, extra, first_job_id)
+    continue_command = shlex.join(["python", "-m", "learning.sweep", str(sweep.path),
+                                   *sweep.overrides, "--resume"])
+    try:
+        with sweep_secret(_tag()) as secret:
+            plan = PatchPlan(
+                params=read_sweep_file(sweep.path, [*sweep.overrides, *extra]).params,
+                local=cluster_system(sweep) == "local", secret=secret,
+                first_job_id=first_job_id, optimizer=optimizer,
+                failures=FailureWatch(root, _stop_after(sweep, args.stop_after_failures),
+                                      continue_command))
+            code = run_cluster_utils(sweep, extra, plan, args.stop_grace)
+    except (MessageError, OSError) as e:
+        print(f"sweep error: {e}; nothing was started", file=sys.stderr)
+        return EXIT_FAILED
     if code == EXIT_OK:
         print(f"sweep finished: {root}\ninspect it: python -m learning.sweep.inspection {root}")
     else:
-        print(f"sweep stopped (exit code {code}); continue it with: python -m learning.sweep"
-              f" {sweep.path} {' '.join(sweep.overrides)} --resume", file=sys.stderr)
+        print(f"sweep stopped (exit code {code}); continue it with: {continue_command}",
+              file=sys.stderr)
     return code
 
 
@@ -240,9 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.check:
         return EXIT_OK
-    cannot_resume = preflight_pruning.resume_problem(sweep) if args.resume else None
-    if cannot_resume:
-        print(f"sweep error: {cannot_resume}", file=sys.stderr)
+    if args.accept_changes and not args.resume:
+        print("sweep error: --accept-changes goes with --resume", file=sys.stderr)
         return EXIT_CONFIG
     return launch(sweep, args, result.distributions)
 

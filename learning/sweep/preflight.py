@@ -4,17 +4,23 @@ Runs in seconds on the login node and submits nothing (``python -m learning.swee
 --check`` runs only this):
 
 1. the shape of the hp_optim file (:func:`learning.sweep.sweep_file.shape_problems`):
-   missing or misspelled settings, cluster_utils' own distributions;
-2. string values cluster_utils would hand to a shell unquoted
+   missing or misspelled settings, the procedure name, cluster_utils' own distributions
+   and Discrete options it cannot sample (lists, objects);
+2. string values and parameter names cluster_utils would hand to a shell unquoted
    (:mod:`learning.sweep.shell_safety`);
 3. the job settings, with the job's own code (:func:`learning.job.settings.read_options`,
    :func:`learning.job.settings.merged_configs`, and the container wrapper's checks when
    jobs run through run_singularity.py): the fixed params alone, then every option, both
    bounds and a few samples of each optimized parameter (every value of a grid), then a
    few joint samples.  An error is the job's own, naming the parameter, prefixed with
-   where the value came from;
+   where the value came from.  Discrete options are also checked as numpy's sampling
+   delivers them (integers among floats as floats), and options of mixed kinds are
+   refused (:func:`learning.sweep.sweep_file.mixed_options_problem`);
 4. the environment (:mod:`learning.sweep.preflight_env`): the script, the venv, that
-   results_dir is writable, the cluster requirements.
+   results_dir is writable, the cluster requirements;
+5. when all that passed, one job started as cluster_utils will start it, in the jobs'
+   own interpreter (:mod:`learning.sweep.preflight_interpreter`): it must import
+   cluster_utils and this project and read its settings as cluster_utils wrote them.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from learning.sweep import preflight_env, preflight_pruning
+from learning.sweep.preflight_interpreter import interpreter_problems
 from learning.sweep.shell_safety import (
     BARE_WORD,
     IN_DOUBLE_QUOTES,
@@ -35,8 +42,10 @@ from learning.sweep.shell_safety import (
 from learning.sweep.sweep_file import (
     HP_OPTIMIZATION,
     SweepFile,
+    as_sampled,
     distribution_problems,
     job_settings,
+    mixed_options_problem,
     shape_problems,
 )
 
@@ -61,6 +70,9 @@ class Entry:
 
     label: str  # e.g. "optimized_params[1] 'config.rl_config.gamma'"
     values: list[tuple[dict[str, Any], str]]  # ({param: value}, where it came from)
+    #: why the entry is refused when the job accepts every value (Discrete options of
+    #: mixed kinds: sweep_file.mixed_options_problem)
+    refused: str | None = None
 
 
 def run_preflight(sweep: SweepFile) -> Preflight:
@@ -72,7 +84,8 @@ def run_preflight(sweep: SweepFile) -> Preflight:
     entries: list[Entry] = []
     if sweep.kind == HP_OPTIMIZATION:
         result.distributions, _ = distribution_problems(sweep)
-        entries = [_entry_of_distribution(i, d) for i, d in enumerate(result.distributions)]
+        entries = [_entry_of_distribution(sweep, i, d)
+                   for i, d in enumerate(result.distributions)]
         metric_problems = _metric_problems(sweep)
         result.problems += metric_problems + preflight_pruning.optimizer_problems(sweep)
     else:
@@ -87,6 +100,10 @@ def run_preflight(sweep: SweepFile) -> Preflight:
     env_problems, env_notes = preflight_env.environment_problems(sweep)
     result.problems += env_problems
     result.notes += env_notes
+    if not result.problems:  # one job started as cluster_utils will start it
+        probe_problems, probe_notes = interpreter_problems(sweep, result.distributions)
+        result.problems += probe_problems
+        result.notes += probe_notes
     return result
 
 
@@ -98,18 +115,28 @@ def _plain(value: Any) -> Any:
     return value.item() if type(value).__module__ == "numpy" and hasattr(value, "item") else value
 
 
-def _entry_of_distribution(index: int, distribution: Any) -> Entry:
+def _entry_of_distribution(sweep: SweepFile, index: int, distribution: Any) -> Entry:
+    """The values to try; Discrete options also as numpy's sampling hands them to the jobs
+    (integers among floats become floats), and options of mixed kinds refused."""
     from cluster_utils.server.distributions import Discrete
 
     name = distribution.param_name
+    refused = None
     if isinstance(distribution, Discrete):
-        values = [(option, "option") for option in distribution.option_list]
+        options = distribution.option_list
+        values = [(option, "option") for option in options]
+        refused = mixed_options_problem(sweep, index, name, options)
+        if refused is None:
+            values += [(value, f"option {option!r} as cluster_utils samples it among floats")
+                       for option, value in zip(options, as_sampled(options), strict=True)
+                       if type(value) is not type(option)]
     else:
         values = [(distribution.lower, "lower bound"), (distribution.upper, "upper bound")]
         distribution.prepare_samples(howmany=SAMPLES_PER_PARAMETER)
         values += [(distribution.sample(), "sampled") for _ in range(SAMPLES_PER_PARAMETER)]
     return Entry(f"optimized_params[{index}] '{name}'",
-                 [({name: _plain(value)}, where) for value, where in values])
+                 [({name: _plain(value)}, where) for value, where in values],
+                 str(refused) if refused else None)
 
 
 def _grid_entries(sweep: SweepFile) -> list[Entry]:
@@ -132,12 +159,19 @@ def shell_problems(sweep: SweepFile) -> list[str]:
     params = sweep.params
     problems = []
     for name, value in sweep.fixed().items():
+        # the names too: they are the keys of the dict cluster_utils writes
+        problems += check_value("fixed_params name", name, IN_DOUBLE_QUOTES, WHY_QUOTED)
         problems += check_value(f"fixed_params '{name}'", value, IN_DOUBLE_QUOTES, WHY_QUOTED)
     for index, item in enumerate(params.get("optimized_params") or []):
+        if isinstance(item, dict):
+            problems += check_value(f"optimized_params[{index}] param", item.get("param"),
+                                    IN_DOUBLE_QUOTES, WHY_QUOTED)
         if isinstance(item, dict) and "options" in item:
             problems += check_value(f"optimized_params[{index}] '{item.get('param')}' options",
                                     item["options"], IN_DOUBLE_QUOTES, WHY_QUOTED)
     for index, item in enumerate(params.get("hyperparam_list") or []):
+        problems += check_value(f"hyperparam_list[{index}] param", item.get("param"),
+                                IN_DOUBLE_QUOTES, WHY_QUOTED)
         problems += check_value(f"hyperparam_list[{index}] values", item.get("values"),
                                 IN_DOUBLE_QUOTES, WHY_QUOTED)
     singularity = params.get("singularity") or {}
@@ -254,6 +288,9 @@ class ConfigChecks:
                     value = next(iter(sample.values())) if len(sample) == 1 else sample
                     problems.append(f"{entry.label} = {value!r} ({where}): {error}")
                     break
+            else:  # the job's error on a value is the more precise message
+                if entry.refused:
+                    problems.append(entry.refused)
         if not problems:
             problems += self._joint_problems()
         notes.append(f"job settings: the fixed params, {self.values_checked} values of"

@@ -3,12 +3,14 @@ that results_dir is writable, and the cluster requirements (Slurm or local mode)
 
 cluster_utils 3.0 picks the cluster system itself (``get_cluster_type``): HTCondor if
 ``condor_q`` is on the PATH, else Slurm if ``sbatch`` is, else local mode when
-``run_local`` (``local_run`` for grid_search) is true or unset.
+``run_local`` (``local_run`` for grid_search) is true or unset.  In local mode it gives
+each job ``request_cpus`` CPUs of this machine (``random.sample`` of ``range(cpu_count())``,
+then ``taskset``) and runs ``min(max_cpus, cpu_count()) // request_cpus`` jobs at a time, so
+``request_cpus`` must be at most ``min(max_cpus, cpu_count())``.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import shutil
@@ -22,7 +24,6 @@ SLURM_KEYS = ("partition", "request_cpus", "memory_in_mb", "request_time", "requ
 SLURM_REQUIRED = SLURM_KEYS[:4]
 #: sbatch --time: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS
 SLURM_TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
-VENV_IMPORTS = "import cluster_utils.client, learning.contract"
 
 
 def environment_problems(sweep: SweepFile) -> tuple[list[str], list[str]]:
@@ -47,9 +48,10 @@ def _script(sweep: SweepFile, problems: list[str], notes: list[str]) -> None:
 
 
 def _venv(sweep: SweepFile, problems: list[str], notes: list[str]) -> None:
+    """The venv the jobs activate exists; whether its python can run a job is the probe's
+    (learning.sweep.preflight_interpreter)."""
     venv_value = sweep.params["environment_setup"].get("virtual_env_path")
     if venv_value is None:
-        notes.append("environment: no virtual_env_path; jobs run the python3 on their PATH")
         return
     venv = sweep.main_path / os.path.expanduser(str(venv_value))
     key = "environment_setup.virtual_env_path"
@@ -57,27 +59,6 @@ def _venv(sweep: SweepFile, problems: list[str], notes: list[str]) -> None:
         problems.append(str(sweep.problem(key, f"no {venv / 'bin' / 'activate'}",
                                           "a virtual environment (relative paths: to the"
                                           " project directory)")))
-        return
-    error = _import_error(str(venv / "bin" / "python"), str(sweep.main_path))
-    if error:
-        problems.append(str(sweep.problem(key, f"its python cannot import the job's packages"
-                                          f" ({error})", "a venv with this project installed"
-                                          " (make setup)")))
-        return
-    notes.append(f"environment: {venv} (imports cluster_utils and learning)")
-
-
-@functools.lru_cache(maxsize=8)
-def _import_error(python: str, cwd: str) -> str | None:
-    """Why ``python`` (started in ``cwd``, as a job is) cannot import the job's packages."""
-    try:
-        result = subprocess.run([python, "-c", VENV_IMPORTS], cwd=cwd, capture_output=True,
-                                text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"it does not run: {e}"
-    if result.returncode != 0:
-        return (result.stderr.strip().splitlines() or ["?"])[-1]
-    return None
 
 
 def _results_dir(sweep: SweepFile, problems: list[str], notes: list[str]) -> None:
@@ -130,7 +111,29 @@ def _local_requirements(sweep: SweepFile, requirements: dict, problems: list[str
         problems.append(str(sweep.problem("cluster_requirements.request_cpus", f"{cpus!r}",
                                           "an integer >= 1 (CPUs per job)")))
         return
-    available = min(os.cpu_count() or 1, requirements.get("max_cpus", os.cpu_count() or 1))
+    machine = os.cpu_count() or 1  # what cluster_utils' local mode counts (cpu_count())
+    max_cpus = requirements.get("max_cpus")
+    if max_cpus is not None and not _is_int(max_cpus, 1):
+        problems.append(str(sweep.problem(
+            "cluster_requirements.max_cpus", f"{max_cpus!r}",
+            f"an integer >= 1 (the CPUs all local jobs use together), or leave it out (all"
+            f" {machine} CPUs of this machine)")))
+        return
+    available = min(machine, max_cpus or machine)
+    if cpus > available:
+        limits = f"this machine has {machine} CPUs" + (
+            f" and max_cpus is {max_cpus}" if max_cpus is not None else "")
+        # cluster_utils 3.0 picks each job's CPUs with random.sample(range(cpu_count()),
+        # request_cpus); under max_cpus it runs max_cpus jobs at once of request_cpus each
+        effect = ("cluster_utils' local mode fails when it submits the first job (\"Sample"
+                  " larger than population\")" if cpus > machine else
+                  f"cluster_utils' local mode would run {available} jobs at once of {cpus} CPUs"
+                  " each, beyond max_cpus")
+        problems.append(str(sweep.problem(
+            "cluster_requirements.request_cpus", f"{cpus} CPUs per job, but {limits}: {effect}",
+            f"an integer in [1, {available}] (request_cpus <= min(max_cpus, the machine's"
+            " CPUs))")))
+        return
     notes.append(f"cluster: local mode, {available} CPUs, {max(available // cpus, 1)} jobs at"
                  f" a time ({cpus} CPU(s) each)")
 

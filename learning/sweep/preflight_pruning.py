@@ -72,14 +72,3 @@ def optimizer_problems(sweep: SweepFile) -> list[str]:
         return [str(sweep.problem("optimizer_settings.opt_alg", f"{opt_alg!r}",
                                   ", ".join(sorted(algorithms))))]
     return []
-
-
-def resume_problem(sweep: SweepFile) -> str | None:
-    """Why ``--resume`` cannot continue this sweep, None if it can (or there is nothing)."""
-    if sweep.kind != HP_OPTIMIZATION or sweep.params["optimizer_str"] != "nevergrad":
-        return None
-    if not (sweep.results_root / "status.pickle").is_file():
-        return None
-    return (f"{sweep.results_root}: cluster_utils 3.0 cannot continue a nevergrad optimization"
-            " from its status.pickle (it passes instrumentation= to nevergrad 1.x); start it"
-            " again with --fresh (the results are moved aside), or use cem_metaoptimizer")

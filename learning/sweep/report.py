@@ -140,6 +140,14 @@ def _intermediate(sweep: Sweep, notes: list[str]) -> list[str]:
             _img(plots.intermediate_metric(points, sweep.metric), "intermediate metric")]
 
 
+def _failed(sweep: Sweep) -> list[str]:
+    if not sweep.failed:
+        return []
+    rows = pd.DataFrame([{"job": f["job_id"], "error (its own output, last line)": f["error"],
+                          "from": f["source"]} for f in sweep.failed])
+    return [f"<h2>Failed jobs ({len(sweep.failed)})</h2>" + _table(rows)]
+
+
 def _notes(notes: list[str]) -> list[str]:
     if not notes:
         return []
@@ -155,7 +163,8 @@ def write_report(path, sweep: Sweep, views, curve_data: list, command: str | Non
     notes = list(notes)
     parts = (_header(sweep, views) + _rerun(views[0], command) + _episode(gif)
              + _confirmation(sweep, confirmed) + _parameters(sweep)
-             + _intermediate(sweep, notes) + _curves(curve_data) + _notes(notes))
+             + _intermediate(sweep, notes) + _curves(curve_data) + _failed(sweep)
+             + _notes(notes))
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(sweep.root.name)}: optimization report</title>"

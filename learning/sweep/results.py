@@ -30,7 +30,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from learning.contract import METRICS_FILE, PARAM_CHOICE_FILE, SETTINGS_FILE
+from learning.contract import FAILED_JOBS_FILE, METRICS_FILE, PARAM_CHOICE_FILE, SETTINGS_FILE
+from learning.sweep.failures import read_failed_jobs
 from learning.sweep.recorded import Recorded, read_recorded
 from learning.sweep.tables import integer, read_all_data, read_csv
 
@@ -42,6 +43,7 @@ JOB_DIR = re.compile(r"^\d+$")
 BEST_JOB_DIR = re.compile(r"^directories_\d+$")
 MARKERS = (
     "metadata.json",
+    FAILED_JOBS_FILE,
     "all_data.csv",
     "reduced_data.csv",
     "status.pickle",
@@ -76,6 +78,9 @@ class Sweep:
     pending: list[tuple[int, Path]] = field(default_factory=list)
     number_of_samples: int | None = None
     finished: bool | None = None
+    #: jobs that failed without metrics, as the launcher recorded them (failed_jobs.json):
+    #: dicts with job_id, error (the last line of the job's own error output), source
+    failed: list[dict] = field(default_factory=list)
 
     @property
     def std_column(self) -> str | None:
@@ -230,14 +235,34 @@ def _check_root(root: Path) -> None:
 
 
 def _no_jobs_error(root: Path, pending: list, notes: list[str]) -> ResultsError:
+    failed = read_failed_jobs(root)
     return ResultsError(
         f"{root}: no job has reported metrics yet (no usable all_data.csv and no "
         "working_directories/*/metrics.csv)"
         + (f"; {len(pending)} job(s) started" if pending else "")
-        + ". Wait for the first jobs to finish, or look at the jobs' logs in "
-        "~/.cache/cluster_utils/<name>-<time>-jobs/ if they failed."
+        + (f"; {len(failed)} failed:" + "".join(f"\n  job {f.get('job_id')}: {f.get('error')}"
+                                                for f in failed)
+           if failed else ". Wait for the first jobs to finish, or look at the jobs' logs in "
+           "~/.cache/cluster_utils/<name>-<time>-jobs/ if they failed.")
         + "".join(f"\n  - {note}" for note in notes)
     )
+
+
+def failed_without_metrics(root: Path, jobs: pd.DataFrame) -> list[dict]:
+    """The launcher's record of failed jobs (failed_jobs.json), less those that reported
+    metrics after all (a job continued by --resume)."""
+    finished = {int(i) for i in pd.to_numeric(jobs.get("id", pd.Series(dtype=float)),
+                                              errors="coerce").dropna()}
+    failed = []
+    for entry in read_failed_jobs(root):
+        try:
+            job_id = int(entry.get("job_id"))
+        except (TypeError, ValueError):
+            continue
+        if job_id not in finished:
+            failed.append({"job_id": job_id, "error": str(entry.get("error", "")),
+                           "source": str(entry.get("source", ""))})
+    return failed
 
 
 def _optimized_params(rec: Recorded, jobs: pd.DataFrame, metric_columns: set,
@@ -294,6 +319,7 @@ def load_sweep(root: str | Path, metric: str | None = None, minimize: bool | Non
         pending=pending,
         number_of_samples=rec.number_of_samples,
         finished=None if damaged else _is_finished(rec, jobs, pending),
+        failed=failed_without_metrics(root, jobs),
     )
 
 

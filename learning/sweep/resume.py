@@ -9,12 +9,15 @@ the recorded jobs' folders in best_jobs/), and it runs ``number_of_samples`` *mo
 
 The launcher decides instead (:func:`prepare_results_dir`): no flag refuses an existing
 folder, ``--fresh`` moves it aside (never deletes), ``--resume`` continues it.  To
-continue an hp_optimization, :func:`continue_hp_optimization` loads the optimizer with
-cluster_utils' own ``initialize_hp_optimizer``, tells it the jobs that finished after the
-last saved iteration (their results are in their working folders: cluster_utils'
-``Job.try_load_results_from_filesystem``, the loader of its grid_search's
-``load_existing_results``) and saves it (``save_data_and_self``), counts the jobs that
-failed, and returns the number of samples still to run and the first free job id.  A
+continue an hp_optimization, :func:`continue_hp_optimization` rebuilds the optimizer
+from the sweep's data files (learning.sweep.optimizer_rebuild: ``status.pickle``, which
+another user of a shared results folder could have planted, is never unpickled), tells
+it the jobs that finished after the last saved iteration (their results are in their
+working folders: cluster_utils' ``Job.try_load_results_from_filesystem``, the loader of
+its grid_search's ``load_existing_results``) and saves it (``save_data_and_self``),
+counts the jobs that failed, and returns the optimizer, the number of samples still to
+run and the first free job id; cluster_utils then continues with that optimizer
+(learning.sweep.cluster_utils_patches).  A
 grid search needs none of this: its jobs get the same ids and settings again, and each
 job continues from its own restart state (finished ones report their metrics again in
 about a second).
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from learning.contract import METRICS_FILE, SETTINGS_FILE
+from learning.sweep.optimizer_rebuild import RebuildError, rebuild_optimizer, recorded_jobs
 from learning.sweep.sweep_file import SweepFile
 
 LOCK_FILE = "sweep.lock"
@@ -139,6 +143,7 @@ class Progress:
     failed: int = 0  #: jobs whose restart state says failed
     first_job_id: int = 0
     notes: list[str] = field(default_factory=list)
+    optimizer: Any = None  #: the rebuilt optimizer cluster_utils continues with
 
     @property
     def done(self) -> int:
@@ -166,23 +171,6 @@ def _best_job_ids(root: Path) -> set[int]:
     folder = root / "best_jobs"
     names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
     return {int(m.group(1)) for m in map(BEST_JOB_DIR.match, names) if m}
-
-
-def _load_optimizer(sweep: SweepFile, distributions: list) -> Any:
-    from cluster_utils.server import job_manager
-
-    setting = sweep.params["optimization_setting"]
-    try:
-        return job_manager.initialize_hp_optimizer(
-            str(sweep.results_root), sweep.params["optimizer_str"], distributions,
-            setting["metric_to_optimize"], setting["minimize"], [],
-            setting["number_of_samples"], **dict(sweep.params["optimizer_settings"]),
-        )
-    except Exception as e:  # a damaged pickle, another metric, ...: cluster_utils' errors
-        raise ResultsDirError(
-            f"{sweep.results_root / 'status.pickle'}: cluster_utils cannot continue from it"
-            f" ({type(e).__name__}: {e}); start again with --fresh"
-        ) from e
 
 
 def _finished_job(sweep: SweepFile, job_id: int, folder: Path, iteration: int) -> Any:
@@ -218,31 +206,47 @@ def _failed(folder: Path) -> bool:
 
 
 def continue_hp_optimization(sweep: SweepFile, distributions: list) -> Progress:
-    """Tell the optimizer the jobs that finished after its last save; count what is done."""
+    """Rebuild the optimizer from the sweep's data files (learning.sweep.optimizer_rebuild:
+    status.pickle is never unpickled), telling it also the jobs that finished after its
+    last save; count what is done."""
+    import pandas as pd
+
     progress = Progress()
     root = sweep.results_root
-    optimizer = _load_optimizer(sweep, distributions)
-    full_df = optimizer.full_df
-    known = {int(i) for i in full_df["_id"]} if "_id" in full_df.columns else set()
-    progress.recorded = len(full_df)
+    try:
+        recorded = recorded_jobs(root)
+    except RebuildError as e:
+        raise ResultsDirError(str(e)) from e
+    ids = pd.to_numeric(recorded["_id"], errors="coerce").dropna() \
+        if "_id" in recorded.columns else []
+    known = {int(i) for i in ids}
+    progress.recorded = len(recorded)
+    iterations = pd.to_numeric(recorded["_iteration"], errors="coerce").dropna() \
+        if "_iteration" in recorded.columns else []
+    next_iteration = int(max(iterations, default=0)) + 1
     folders = _job_ids(root)
     finished = []
     for job_id, folder in sorted(folders.items()):
         if job_id in known:
             continue
-        job = (_finished_job(sweep, job_id, folder, optimizer.iteration + 1)
+        job = (_finished_job(sweep, job_id, folder, next_iteration)
                if (folder / METRICS_FILE).is_file() else None)
         if job is not None:
             finished.append(job)
         elif _failed(folder):
             progress.failed += 1
-    if finished and sweep.params["optimizer_str"] != "cem_metaoptimizer":
-        progress.notes.append(f"{len(finished)} finished job(s) not recorded in status.pickle"
-                              " cannot be told to this optimizer; they are run again")
-    elif finished:
-        optimizer.tell(finished)
+    rows = [job.get_results()[0].assign(_iteration=next_iteration) for job in finished]
+    try:
+        optimizer = rebuild_optimizer(sweep, distributions,
+                                      pd.concat(rows, ignore_index=True) if rows else None)
+    except RebuildError as e:
+        raise ResultsDirError(str(e)) from e
+    for job in finished:
+        job.results_used_for_update = True
+    if finished:
         optimizer.save_data_and_self(str(root))
         progress.recovered = [job.id for job in finished]
-    ids = known | set(folders) | _best_job_ids(root)
-    progress.first_job_id = max(ids) + 1 if ids else 0
+    progress.optimizer = optimizer
+    all_ids = known | set(folders) | _best_job_ids(root)
+    progress.first_job_id = max(all_ids) + 1 if all_ids else 0
     return progress

@@ -1,8 +1,10 @@
 """An hp_optim file as cluster_utils 3.0 reads it, and the shape checks cluster_utils skips.
 
-The file is read with cluster_utils' own reader (smart_settings, the same ``key=value``
-overrides as ``python -m cluster_utils.hp_optimization FILE key=value ...``), so the
-launcher sees exactly the settings cluster_utils will run.  An hp_optim file with
+The file is read with cluster_utils' own reader steps (smart_settings and its hooks, the
+same ``key=value`` overrides as ``python -m cluster_utils.hp_optimization FILE key=value
+...``) but nothing in it is evaluated: only ``{$NAME}`` is substituted
+(learning.sweep.substitution), and the launcher hands cluster_utils these very settings
+(learning.sweep.cluster_utils_patches).  An hp_optim file with
 ``optimized_params`` is an ``hp_optimization``, one with ``hyperparam_list`` a
 ``grid_search``.  :func:`shape_problems` finds what cluster_utils would only notice
 after it started (a missing or misspelled setting, a bad distribution) or never (an
@@ -11,7 +13,6 @@ ignored, misspelled key); every problem is a :class:`ConfigError` naming the fil
 
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from learning.config import ConfigError, json_kind
+from learning.sweep.substitution import SubstitutionError, substitute_all
 
 HP_OPTIMIZATION = "hp_optimization"
 GRID_SEARCH = "grid_search"
@@ -103,16 +105,35 @@ class SweepFile:
 
 
 def read_sweep_file(path: str | Path, overrides: list[str]) -> SweepFile:
-    """Read ``path`` with cluster_utils' reader and apply ``overrides`` (``key=value``)."""
-    from cluster_utils.server.settings import read_main_script_params_from_args
+    """Read ``path`` as cluster_utils does, with its ``key=value`` ``overrides``, but
+    without evaluating anything: smart_settings' dynamic mode is off and only ``{$NAME}``
+    is substituted (learning.sweep.substitution)."""
+    import smart_settings
+    from cluster_utils.base.settings import add_cmd_line_params, check_reserved_params
+    from cluster_utils.server.settings import GenerateReportSetting, is_settings_file
+    from cluster_utils.server.utils import check_import_in_fixed_params, rename_import_promise
 
     path = Path(path)
     if not path.is_file():
         raise SweepFileError(f"{path}: no such file")
+
+    def add_overrides(settings: dict) -> None:
+        add_cmd_line_params(settings, list(overrides))
+
     try:
-        params = read_main_script_params_from_args(
-            argparse.Namespace(settings_file=path, settings=list(overrides))
+        if not is_settings_file(os.fspath(path)):
+            raise SweepFileError(f"{path}: not a settings file (.json, .yaml, .yml, .toml)")
+        params = smart_settings.load(
+            os.fspath(path), dynamic=False, make_immutable=True,
+            pre_unpack_hooks=[check_import_in_fixed_params],
+            post_unpack_hooks=[substitute_all, add_overrides, check_reserved_params,
+                               rename_import_promise,
+                               GenerateReportSetting.parse_generate_report_setting_hook],
         )
+    except SweepFileError:
+        raise
+    except SubstitutionError as e:
+        raise SweepFileError(f"{path}: {e}") from e
     except Exception as e:  # smart_settings and cluster_utils raise many kinds
         raise SweepFileError(f"{path}: cluster_utils cannot read it: {e}") from e
     has_optimized, has_grid = "optimized_params" in params, "hyperparam_list" in params
@@ -156,11 +177,40 @@ def shape_problems(sweep: SweepFile) -> list[ConfigError]:
     if not isinstance(params["cluster_requirements"], dict):
         problems.append(sweep.problem("cluster_requirements", "not an object",
                                       "an object {...}"))
+    problems += _name_problems(sweep)
     if sweep.kind == HP_OPTIMIZATION:
         problems += _optimization_problems(sweep)
     else:
         problems += _grid_problems(sweep)
     return problems
+
+
+def _name_problems(sweep: SweepFile) -> list[ConfigError]:
+    """optimization_procedure_name is one folder name: cluster_utils writes the results to
+    results_dir/<name> and makes its job folder ~/.cache/cluster_utils/<name>-<time>-jobs.
+    A '/' puts the results in a subfolder, or with '..' outside results_dir (and the job
+    folder then fails with a traceback); '.' and '..' are results_dir itself or its parent;
+    any other leading '.' hides the results folder (and the launcher's --fresh moves a
+    folder aside next to it), so the rule is simply: no leading '.'."""
+    name = sweep.params["optimization_procedure_name"]
+    valid = ("one folder name (results go to results_dir/<name>): not empty, without '/' or"
+             " NUL characters, not starting with '.', e.g. \"ppo_local\"")
+    if not isinstance(name, str):
+        problem = f"is {json_kind(name)} ({name!r})"
+    elif not name:
+        problem = "is empty"
+    elif "/" in name or "\0" in name:
+        what = "'/'" if "/" in name else "a NUL character"
+        problem = (f"{name!r} contains {what}: the results would not go to a folder of"
+                   " results_dir" + (" (with '..': outside results_dir)" if ".." in name else "")
+                   + ", and cluster_utils fails to make its job folder from it")
+    elif name in (".", ".."):
+        problem = f"{name!r} is results_dir itself or its parent, not a folder in it"
+    elif name.startswith("."):
+        problem = f"{name!r} starts with '.' (a hidden results folder)"
+    else:
+        return []
+    return [sweep.problem("optimization_procedure_name", problem, valid)]
 
 
 def _optimization_problems(sweep: SweepFile) -> list[ConfigError]:
@@ -213,6 +263,11 @@ def distribution_problems(sweep: SweepFile) -> tuple[list, list[ConfigError]]:
                                           ' "distribution" and "bounds" or "options"'))
             continue
         key = f"{key} '{item['param']}'"
+        if item["distribution"] == "Discrete":
+            options_problem = _options_problem(sweep, key, item)
+            if options_problem:
+                problems.append(options_problem)
+                continue
         try:
             distributions.append(get_distribution(**copy.deepcopy(dict(item))))
         except (NotImplementedError, ValueError, TypeError) as e:
@@ -221,6 +276,96 @@ def distribution_problems(sweep: SweepFile) -> tuple[list, list[ConfigError]]:
                                           " bounds [lower, upper] (lower < upper; > 0 for Log;"
                                           " integers for Int), or Discrete with options"))
     return distributions, problems
+
+
+def option_kind(value: Any) -> str:
+    """A Discrete option's kind: "number" (integers too), "string", "boolean", "null",
+    "list" or "object"."""
+    kind = json_kind(value)
+    return "number" if kind == "integer" else kind
+
+
+def as_sampled(options: list) -> list:
+    """Discrete options as cluster_utils' cem_metaoptimizer hands them to the jobs: it
+    samples with numpy's ``random.choice``, which converts the options to one common type
+    (``[1, 0.5]`` gives ``[1.0, 0.5]``, ``[0.1, "auto"]`` gives ``["0.1", "auto"]``)."""
+    import numpy as np
+
+    return np.array(options).tolist()
+
+
+def _options_problem(sweep: SweepFile, key: str, item: dict) -> ConfigError | None:
+    """Discrete options that make cluster_utils fail: not a non-empty list (numpy's
+    ``random.choice`` fails on an empty one; a string is taken letter by letter), a list
+    (``random.choice``: "a must be 1-dimensional", once the sweep runs), an object or
+    null (types cluster_utils refuses)."""
+    options = item.get("options", item.get("bounds"))  # cluster_utils takes either
+    if not isinstance(options, list) or not options:
+        given = "options" in item or "bounds" in item
+        return sweep.problem(f"{key} options", f"is {options!r}" if given else "missing",
+                             "a non-empty list of options")
+    for index, option in enumerate(options):
+        kind = option_kind(option)
+        if kind in ("list", "object"):
+            why = ("a list: cluster_utils samples Discrete options with numpy's random.choice,"
+                   " which fails on lists once the sweep runs (\"a must be 1-dimensional\")"
+                   if kind == "list" else "an object: cluster_utils refuses objects as"
+                   " Discrete options (a TypeError when it starts)")
+            return sweep.problem(
+                f"{key} options[{index}]", f"{option!r} is {why}",
+                "strings, numbers or true/false: optimize scalar keys instead (the network's"
+                " shape: config.rl_config.num_layers and config.rl_config.num_hidden, which"
+                " size every network whose policy_kwargs.net_arch entry is null; an object's"
+                " keys by their dotted names), or give whole lists as the values of a"
+                " grid_search (hyperparam_list)")
+        if kind == "null":
+            return sweep.problem(f"{key} options[{index}]",
+                                 "null is not a value cluster_utils accepts as a setting",
+                                 "strings, numbers or true/false (a null comes only from the"
+                                 " template)")
+    return None
+
+
+def mixed_options_problem(sweep: SweepFile, index: int, param: str,
+                          options: list) -> ConfigError | None:
+    """Discrete options of more than one kind, refused.
+
+    The rule: the options of one Discrete parameter are all strings, all true/false, or
+    all numbers.  cluster_utils' cem_metaoptimizer samples them with numpy's
+    ``random.choice``, which converts them to one common type (:func:`as_sampled`):
+    ``[0.1, "auto"]`` reaches the jobs as ``["0.1", "auto"]``, ``[true, 0]`` as ``[1, 0]``,
+    so jobs get values nobody wrote (and fail, or run something else).  The launcher
+    keeps the types, cluster_utils run directly does not, and nevergrad keeps them too; the
+    rule is the same for all, so that a file means the same however it is run.  Integers
+    mixed with floats are allowed: numpy makes them floats (``[1, 0.5]`` gives
+    ``[1.0, 0.5]``), and the pre-flight checks both forms with the job's own checks
+    (learning.sweep.preflight), so a key that must be an integer refuses them; an integer
+    that a float cannot hold exactly is refused here.
+    """
+    key = f"optimized_params[{index}] '{param}' options"
+    kinds = list(dict.fromkeys(option_kind(option) for option in options))
+    sampled = as_sampled(options)
+    if len(kinds) > 1:
+        words = {"number": "numbers", "string": "strings", "boolean": "true/false"}
+        example = ""
+        if param.endswith(".ent_coef"):
+            example = ("; for ent_coef: all strings (\"auto\", or \"auto_0.1\" to learn it from"
+                       " 0.1) or all numbers (0.1, 0.01)")
+        elif param.endswith(".target_entropy"):
+            example = '; for target_entropy: "auto" in fixed_params, or all numbers'
+        return sweep.problem(
+            key, f"{options!r} mix {' and '.join(words.get(k, k) for k in kinds)}:"
+            " cluster_utils samples Discrete options with numpy, which converts them to one"
+            f" type, so the jobs would get {sampled!r}",
+            "options of one kind: all numbers, all strings, or all true/false (one sweep per"
+            f" kind){example}")
+    changed = [option for option, value in zip(options, sampled, strict=True)
+               if isinstance(option, int) and value != option]
+    if changed:
+        return sweep.problem(
+            key, f"{changed[0]!r} among floats: numpy makes it"
+            f" {float(changed[0])!r}", "integers a float holds exactly, or all integers")
+    return None
 
 
 def _grid_problems(sweep: SweepFile) -> list[ConfigError]:

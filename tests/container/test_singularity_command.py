@@ -283,8 +283,9 @@ def test_environment_prefix_follows_the_executable_name(project):
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["--parameter-dict", "[1, 2]"], "--parameter-dict: the value is not a dict"),
-        (["--parameter-dict", "{'a': open('x')}"], "--parameter-dict: not a Python dict"),
+        (["--parameter-dict", "[1, 2]"], "--parameter-dict: a list, not a dict"),
+        (["--parameter-dict", "{'a': open('x')}"], "--parameter-dict: a call \"open('x')\""),
+        (["--parameter-dict", "{'a': np.int64(8)"], "--parameter-dict: not a Python dict"),
         (["--job-id", "x", "s.json"], "invalid int value"),
     ],
 )

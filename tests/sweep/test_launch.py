@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from learning.sweep import guard
-from learning.sweep.launch import cluster_utils_patches, main
+from learning.sweep.cluster_utils_patches import PatchPlan, patched_cluster_utils
+from learning.sweep.launch import main
 from learning.sweep.resume import ResultsDirError, ResultsLock, prepare_results_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,14 +78,21 @@ def test_a_locked_results_folder_is_refused(tmp_path):
 
 def test_cluster_utils_changes_are_scoped(tmp_path):
     """The private counter the launcher sets when resuming still exists in the pinned
-    cluster_utils, and both changes are undone afterwards."""
+    cluster_utils, settings reach the job script as plain values, Discrete options keep
+    their types, and every change is undone afterwards."""
+    import numpy as np
+    from cluster_utils.hp_optimization import get_distribution
     from cluster_utils.server import job_manager
+    from cluster_utils.server.distributions import Discrete
+    from cluster_utils.server.job import Job
 
-    originals = job_manager.ensure_empty_dir, job_manager.get_cluster_type
+    originals = (job_manager.ensure_empty_dir, job_manager.get_cluster_type,
+                 Job.generate_final_setting, Discrete.prepare_samples)
     folder = tmp_path / "results"
     folder.mkdir()
     (folder / "x").write_text("kept")
-    with cluster_utils_patches(first_job_id=7):
+    plan = PatchPlan(params={}, local=True, secret=bytes(32), first_job_id=7)
+    with patched_cluster_utils(plan):
         job_manager.ensure_empty_dir(str(folder), defensive=True)  # no prompt, nothing deleted
         cluster = job_manager.get_cluster_type({"request_cpus": 1}, run_local=True)
         submission = cluster(requirements={"request_cpus": 1},
@@ -93,8 +101,21 @@ def test_cluster_utils_changes_are_scoped(tmp_path):
             assert [submission.inc_job_id, submission.inc_job_id] == [7, 8]
         finally:
             submission.executor.shutdown()
+        job = Job(id=0, settings={"a": {"n": np.int64(8), "b": np.bool_(True),
+                                        "x": [np.float64(0.5)]}},
+                  other_params={}, paths={"current_result_dir": str(tmp_path)}, iteration=1,
+                  connection_info={"ip": "127.0.0.1", "port": 1}, opt_procedure_name="t",
+                  singularity_settings=None)
+        command = job.generate_execution_cmd({"main_path": str(tmp_path),
+                                              "script_to_run": "run_learning.py",
+                                              "current_result_dir": str(tmp_path)})
+        assert "'a': {'n': 8, 'b': True, 'x': [0.5]}" in command
+        mixed = get_distribution(param="p", distribution="Discrete", options=[0.1, "auto"])
+        mixed.prepare_samples(howmany=10)
+        assert {type(mixed.sample()) for _ in range(10)} <= {float, str}
     assert (folder / "x").read_text() == "kept"
-    assert (job_manager.ensure_empty_dir, job_manager.get_cluster_type) == originals
+    assert (job_manager.ensure_empty_dir, job_manager.get_cluster_type,
+            Job.generate_final_setting, Discrete.prepare_samples) == originals
 
 
 MAIN = textwrap.dedent("""
@@ -165,17 +186,29 @@ def test_guard_stops_everything_when_the_main_process_is_killed(tmp_path):
     assert guard.TAG_VARIABLE not in os.environ
 
 
-def test_resuming_a_nevergrad_sweep_is_refused_before_anything_starts(tmp_path, monkeypatch,
-                                                                      capsys):
-    """cluster_utils 3.0 cannot rebuild a nevergrad optimizer from status.pickle."""
+def test_a_nevergrad_optimizer_is_rebuilt_from_the_recorded_jobs(tmp_path, monkeypatch):
+    """cluster_utils 3.0 cannot continue a nevergrad optimizer from status.pickle; the
+    launcher rebuilds it from all_data.csv (telling nevergrad each recorded job)."""
+    from learning.sweep.optimizer_rebuild import rebuild_optimizer
+    from learning.sweep.preflight import run_preflight
+    from learning.sweep.sweep_file import read_sweep_file
+
     monkeypatch.chdir(REPO)
     path, root = local_sweep(tmp_path)
     config = json.loads(path.read_text())
     config.update(optimizer_str="nevergrad", optimizer_settings={"opt_alg": "twopointsde"})
     path.write_text(json.dumps(config))
+    sweep = read_sweep_file(path, [])
+    distributions = run_preflight(sweep).distributions
     root.mkdir(parents=True)
-    (root / "status.pickle").write_bytes(b"")
-    assert main([str(path), "--resume"]) == 2
-    err = capsys.readouterr().err
-    assert "cannot continue a nevergrad optimization" in err and "--fresh" in err
-    assert sorted(p.name for p in root.iterdir()) == ["status.pickle"]  # nothing started
+    rows = ["_id,_iteration,config.rl_config.normalize.norm_obs,config.rl_config.n_envs,"
+            "config.rl_config.batch_size,config.rl_config.learning_rate,mean_eval_reward"]
+    rows += [f"{i},{1 + i // 5},{i % 2 == 0},{(1, 4, 8)[i % 3]},{(64, 256)[i % 2]},"
+             f"{1e-4 * (i + 1)},{-1.0 + 0.1 * i}" for i in range(10)]
+    (root / "all_data.csv").write_text("\n".join(f"{i},{row}" if i else f",{row}"
+                                                 for i, row in enumerate(rows)) + "\n")
+    optimizer = rebuild_optimizer(sweep, distributions)
+    assert optimizer.iteration == 2 and len(optimizer.full_df) == 10
+    assert optimizer.optimizer.num_tell == 10
+    sample = optimizer.ask()["config"]["rl_config"]
+    assert sample["n_envs"] in (1, 4, 8) and 1e-4 <= sample["learning_rate"] <= 3e-3

@@ -66,9 +66,10 @@ def only(problems: list[str]) -> str:
     ("ppo_local.json", []),
     ("grid_search.json", []),
     ("ppo_aim.json", []),
-    # the cluster files on a machine without Slurm: checked as local runs
-    ("ppo.json", ["optimization_setting.run_local=True"]),
-    ("sac.json", ["optimization_setting.run_local=True"]),
+    # the cluster files on a machine without Slurm: checked as local runs (on as many CPUs
+    # as this machine has)
+    ("ppo.json", ["optimization_setting.run_local=True", "cluster_requirements.request_cpus=1"]),
+    ("sac.json", ["optimization_setting.run_local=True", "cluster_requirements.request_cpus=1"]),
 ])
 def test_shipped_hp_optim_files_pass(tmp_path, name, overrides):
     config = json.loads((REPO / "hp_optim" / name).read_text())
