@@ -71,10 +71,15 @@ def _private_folder(folder: Path) -> Path:
     return folder
 
 
+def secret_path(name: str) -> Path:
+    """Where the secret of the sweep ``name`` (its guard tag) is kept."""
+    return secrets_folder() / f"{name}.key"
+
+
 def create_secret(name: str) -> Path:
     """A new secret in a private file ``<secrets folder>/<name>.key``; returns its path."""
-    folder = _private_folder(secrets_folder())
-    path = folder / f"{name}.key"
+    _private_folder(secrets_folder())
+    path = secret_path(name)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(secrets.token_hex(SECRET_BYTES) + "\n")

@@ -14,7 +14,8 @@ hang-up or Ctrl-C does not reach it), before cluster_utils starts any worker:
   pidfds it checks once a second), then sends SIGTERM to every process with the tag (a
   job passes it on to its learner, which saves its model; the job exits for resume),
   again to any that appears meanwhile, and SIGKILL to whatever is left after the grace
-  time.  Then it exits.
+  time.  Then it removes the sweep's message secret (learning.sweep_messages), which
+  the launcher removes itself when it ends normally, and exits.
 
 The guard only finds processes on this machine: Slurm jobs already submitted keep
 running (README: "An existing results folder, resuming, and keeping the main process
@@ -34,6 +35,8 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from learning.sweep_messages import secret_path
 
 TAG_VARIABLE = "LTTFS_SWEEP_TAG"
 #: the pid that set the tag: a launcher started inside another sweep's job gets a new tag
@@ -178,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     wait_for_exit(args.pid)
     log(f"main process {args.pid} ended; stopping the sweep's processes")
     stopped = stop_tagged(args.tag, args.grace, log)
+    secret = secret_path(args.tag)  # the sweep's message secret, if the launcher died
+    if secret.exists():
+        secret.unlink(missing_ok=True)
+        log(f"removed the sweep's secret file {secret}")
     log(f"done ({stopped} process(es) stopped)")
     return 0
 

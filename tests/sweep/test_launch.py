@@ -128,6 +128,9 @@ MAIN = textwrap.dedent("""
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
     folder = Path(sys.argv[1])
     guard.start_guard(guard.own_tag(), 2.0, folder / "guard.log", None)
+    from learning.sweep_messages import create_secret
+
+    (folder / "secret").write_text(str(create_secret(guard.own_tag())))  # as the launcher
 
     def worker():
         time.sleep(600)
@@ -155,7 +158,8 @@ def test_guard_stops_everything_when_the_main_process_is_killed(tmp_path):
     script = tmp_path / "main.py"
     script.write_text(MAIN)
     main_process = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=REPO,
-                                    env=dict(os.environ, PYTHONPATH=str(REPO)))
+                                    env=dict(os.environ, PYTHONPATH=str(REPO),
+                                             XDG_CACHE_HOME=str(tmp_path / "cache")))
     pids: list[int] = []
     try:
         deadline = time.monotonic() + 60
@@ -182,6 +186,8 @@ def test_guard_stops_everything_when_the_main_process_is_killed(tmp_path):
     log = (tmp_path / "guard.log").read_text()
     assert f"main process {main_process.pid} ended" in log
     assert "SIGTERM to" in log and f"SIGKILL to [{pids[2]}]" in log  # the one ignoring TERM
+    secret = Path((tmp_path / "secret").read_text())
+    assert not secret.exists() and f"removed the sweep's secret file {secret}" in log
     assert "done (3 process(es) stopped)" in log
     assert guard.TAG_VARIABLE not in os.environ
 
