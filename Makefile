@@ -40,11 +40,11 @@ RESULTS ?= results/ppo_local
 DEMO_SEEDS ?= 3
 demo: setup
 	$(PY) -m learning.sweep hp_optim/ppo_local.json --fresh 'results_dir="$(CURDIR)/results"'
-	$(PY) -m learning.sweep.inspection results/ppo_local --confirm 1 --seeds $(DEMO_SEEDS) --baseline
+	$(PY) -m learning.analysis.inspection results/ppo_local --confirm 1 --seeds $(DEMO_SEEDS) --baseline
 
 # Ranked table + report.html of an optimization: make inspect RESULTS=results/<name>
 inspect: setup
-	$(PY) -m learning.sweep.inspection $(RESULTS)
+	$(PY) -m learning.analysis.inspection $(RESULTS)
 
 # One training run from config/config.json (PPO defaults, 200k steps: ~4-8 min).
 train: setup

@@ -4,7 +4,7 @@ Runs what ``make demo`` runs, --repeats times, each into its own results folder
 (benchmarks/output/demo_verdicts/<i>): the sweep ``python -m learning.sweep
 hp_optim/ppo_local.json --fresh`` (CEM samples differently every time: cluster_utils
 seeds nothing, so each repeat is a different demo), then ``python -m
-learning.sweep.inspection RESULTS --confirm 1 --seeds 3 --baseline`` (the winner and the
+learning.analysis.inspection RESULTS --confirm 1 --seeds 3 --baseline`` (the winner and the
 shipped defaults on the same 3 fresh seeds). Prints per repeat the wall times of both
 steps, the winner's settings, its confirmed lead over the defaults in standard errors and
 the verdict; then how often the winner beat the defaults by more than the noise (a lead of
@@ -52,7 +52,7 @@ def one_demo(index: int, seeds: int) -> dict:
     python = sys.executable
     sweep_s = run([python, "-m", "learning.sweep", "hp_optim/ppo_local.json", "--fresh",
                    f'results_dir="{folder}"'], folder / "sweep.log")
-    confirm_s = run([python, "-m", "learning.sweep.inspection", str(folder / "ppo_local"),
+    confirm_s = run([python, "-m", "learning.analysis.inspection", str(folder / "ppo_local"),
                      "--confirm", "1", "--seeds", str(seeds), "--baseline"],
                     folder / "inspection.log")
     text = (folder / "inspection.log").read_text()

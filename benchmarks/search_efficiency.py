@@ -132,7 +132,7 @@ def one_sweep(config_file: Path, seed: int) -> int:
         sys.argv = ["cluster_utils.hp_optimization", str(config_file)]
         cluster_utils_main()
         return 0
-    from learning.sweep.launch import main
+    from learning.launch.launcher import main
 
     return main([str(config_file), "--fresh"])
 

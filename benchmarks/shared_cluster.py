@@ -3,7 +3,7 @@ the suite, one case per row (README "Safe on a shared cluster").
 
 Nothing the sweep listens to or reads back may run code, nothing may give a silent wrong
 result, nothing may hang. Each case sets up what another user could do (the setups of
-tests/sweep/test_shared_cluster.py, test_sweep_messages.py, test_stack_sweep.py,
+tests/launch/test_shared_cluster.py, test_sweep_messages.py, test_stack_sweep.py,
 test_preflight_refusals.py, test_inspect_hostile_text.py, tests/job/test_cpu_lock_folder.py)
 and runs the project's real entry points on it: the launcher (``python -m learning.sweep``,
 tiny real sweeps: PPO, 128 timesteps, one run per job), the inspection, ``run_learning.py``,
@@ -31,7 +31,7 @@ exist.
     with that message, exit code 1, no traceback.
 
 A SIGSTOPped (hung) learner is benchmarks/faults.py's job 3 (and a test:
-tests/sweep/test_shared_cluster.py::test_a_sigstopped_learner_in_a_sweep_is_stopped_and_retried).
+tests/launch/test_shared_cluster.py::test_a_sigstopped_learner_in_a_sweep_is_stopped_and_retried).
 
 Prints one row per case (case, attack, outcome ``defended: ...`` or ``NOT defended: ...``,
 seconds; ``error:`` when a case could not be set up, ``skipped`` without root or in Slurm
@@ -68,7 +68,7 @@ MESSAGE_CHARS = 100  # of a refusal, in the table
 SWEEP_TIMEOUT = 300  # seconds: longer is a hang
 OTHER_UID = 12345
 
-#: a tiny sweep (as tests/sweep/conftest.py TINY_SWEEP): PPO, 128 timesteps, 1 run per job
+#: a tiny sweep (as tests/tiny_sweep.py TINY_SWEEP): PPO, 128 timesteps, 1 run per job
 TINY = {
     "script_relative_path": "run_learning.py",
     "run_in_working_dir": True,
@@ -198,8 +198,8 @@ def sweep(log: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def inspection(log: Path, *args: str) -> subprocess.CompletedProcess:
-    """``python -m learning.sweep.inspection ARGS``."""
-    return run([sys.executable, "-m", "learning.sweep.inspection", *args], log)
+    """``python -m learning.analysis.inspection ARGS``."""
+    return run([sys.executable, "-m", "learning.analysis.inspection", *args], log)
 
 
 @contextlib.contextmanager
@@ -223,7 +223,7 @@ def captured(function: Callable[[], object]) -> tuple[object, str]:
 
 def check(path: Path, *overrides: str) -> tuple[int, str]:
     """The launcher's pre-flight only (``--check``), in-process: (exit code, output)."""
-    from learning.sweep.launch import main as launch
+    from learning.launch.launcher import main as launch
 
     with in_repo():
         code, output = captured(lambda: launch([str(path), *overrides, "--check"]))
@@ -482,8 +482,8 @@ def case_list_options(work: Work) -> tuple[bool, str]:
 
 
 def case_request_cpus(work: Work) -> tuple[bool | None, str]:
-    from learning.sweep.preflight_env import cluster_system
-    from learning.sweep.sweep_file import read_sweep_file
+    from learning.launch.sweep_file import read_sweep_file
+    from learning.preflight.environment import cluster_system
 
     folder = work.folder("case11")
     config = local_with(folder / "results")

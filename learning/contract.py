@@ -93,9 +93,9 @@ def normalization_path(model_path: str | Path) -> Path:
 SETTINGS_FILE = "settings.json"  # cluster_utils writes the job's parameters here
 METRICS_FILE = "metrics.csv"  # cluster_utils' finalize_job
 PARAM_CHOICE_FILE = "param_choice.csv"  # cluster_utils' finalize_job
-STATE_FILE = "job_state.json"  # the job's restart state (learning.job.state)
+STATE_FILE = "job_state.json"  # the job's restart state (learning.records.job_state)
 #: <results_dir>/<name>/failed_jobs.json: every failed job of a sweep with the last lines of
-#: its own error output, written by the launcher (learning.sweep.failures)
+#: its own error output, written by the launcher (learning.launch.failures)
 FAILED_JOBS_FILE = "failed_jobs.json"
 FAILED_JOBS_FORMAT = "lttfs-failed-jobs/1"
 JOB_LOG_FILE = "job.log"

@@ -1,7 +1,7 @@
 """The pre-flight's probe of a job: started exactly as cluster_utils starts a job, it only
 reports what it found, and trains nothing.
 
-The launcher's pre-flight (learning.sweep.preflight_interpreter) writes one job script
+The launcher's pre-flight (learning.preflight.interpreter) writes one job script
 the way cluster_utils will (``cd``, ``environment_setup``: virtual env, conda env,
 variables, ``pre_job_script``; then ``python3 run_learning.py --job-id ...
 --cluster-utils-server ... --parameter-dict "{...}"``) and runs it with the environment

@@ -4,7 +4,7 @@ cluster_utils 3.0 writes a job's settings into its script with ``str(dict)``. Un
 numpy 2 (NEP 51) a sampled value prints as ``np.int64(8)``, ``np.float64(0.001)``,
 ``np.True_`` or ``np.str_('auto')``, which ``ast.literal_eval`` (cluster_utils' own job
 parser) rejects: every job of such a sweep failed within a second. The launcher hands
-the jobs plain Python values (learning.sweep.cluster_utils_patches); a sweep started
+the jobs plain Python values (learning.launch.cluster_utils_patches); a sweep started
 with ``python -m cluster_utils.hp_optimization`` directly still writes the numpy forms,
 so the job reads them too.
 

@@ -1,14 +1,17 @@
 """Fixtures shared by the wings' tests: small real file systems that fill up or refuse
-writes (tmpfs mounts; they need root, and are skipped with the reason without it)."""
+writes (tmpfs mounts; they need root, and are skipped with the reason without it), and a
+real tiny sweep made once per session (tiny_sweep.py) with private copies of it."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tiny_sweep import TINY_SWEEP, run_cluster_utils
 
 
 def _mount(args: list[str]) -> str | None:
@@ -80,3 +83,35 @@ def fill_disk() -> Callable[..., None]:
                     pass
 
     return fill
+
+
+@pytest.fixture(scope="session")
+def sweep_root(tmp_path_factory) -> Path:
+    """results/tiny of the real sweep; tests must not change it (use sweep_copy)."""
+    folder = tmp_path_factory.mktemp("sweep")
+    config = dict(TINY_SWEEP, results_dir=str(folder / "results"))
+    run_cluster_utils("cluster_utils.hp_optimization", config, folder)
+    root = folder / "results" / "tiny"
+    assert (root / "all_data.csv").is_file()
+    return root
+
+
+@pytest.fixture
+def sweep_copy(sweep_root, tmp_path) -> Path:
+    """A private copy of the sweep's results folder (same name) to change or add to."""
+    target = tmp_path / "results" / sweep_root.name
+    shutil.copytree(sweep_root, target)
+    return target
+
+
+@pytest.fixture
+def inspect_cli(capsys):
+    """Call learning.analysis.inspection.main in-process: (exit code, stdout, stderr)."""
+    from learning.analysis.inspection import main
+
+    def run(*argv) -> tuple[int, str, str]:
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

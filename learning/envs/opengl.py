@@ -15,7 +15,7 @@ imported, in its own environment, which its env worker processes inherit, and
 backend instead would depend on how each backend and mujoco version fails (AttributeError,
 OSError, ImportError, RuntimeError) and on purging the half-imported mujoco and PyOpenGL
 modules: not robust. The user's ``MUJOCO_GL`` stays in the user's environment: rendering
-(learning/sweep/render.py, the inspection's ``--render``) runs in its own child process
+(learning/training/render.py, the inspection's ``--render``) runs in its own child process
 with ``MUJOCO_GL`` set explicitly, honours the user's value and reports a backend that
 cannot load.
 """

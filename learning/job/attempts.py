@@ -17,7 +17,7 @@ from learning.atomic_io import atomic_write_json
 from learning.config import RL_COMMON_DEFAULTS, RL_VEC_ENV_DEFAULTS
 from learning.contract import MODEL_FILE, ROLES, RUN_CONFIG_DIR, run_dir_name
 from learning.job.resume import timesteps_to_train
-from learning.job.state import RUNNING, Attempt, InFlight, RunState
+from learning.records.job_state import RUNNING, Attempt, InFlight, RunState
 
 
 def torch_threads(roles: dict[str, dict[str, Any]]) -> int:

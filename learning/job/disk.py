@@ -6,7 +6,7 @@ retrying on the same disk fails the same way: the job stops with :class:`JobWrit
 to continue``), its restart state as the last write left it, so that the same command
 continues once the disk is usable. What the job itself writes:
 
-- ``job_state.json`` (learning.job.state): atomic; :class:`SpaceReserve` keeps a small
+- ``job_state.json`` (learning.records.job_state): atomic; :class:`SpaceReserve` keeps a small
   file of the job's own beside it (``.job_state.reserve``) and gives its space up when the
   disk is full, so that the state still records how the job stopped and how its learners
   ended;

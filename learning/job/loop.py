@@ -29,10 +29,10 @@ checkpoints, learning.job.resume). A write that fails, the job's or a learner's 
 disk, a read-only one), stops the job the same way but leaves its state running, so the
 same command continues once the disk is usable (learning.job.disk); a working directory
 deleted while the job runs fails it, saying so. Only the main thread changes the restart
-state, and every change is written atomically (learning.job.state).
+state, and every change is written atomically (learning.records.job_state).
 
 Files in the working directory: ``settings.json`` (cluster_utils), ``job_state.json``
-(restart state, :mod:`learning.job.state`), ``job.log``, ``metrics.csv`` and
+(restart state, :mod:`learning.records.job_state`), ``job.log``, ``metrics.csv`` and
 ``param_choice.csv`` (cluster_utils, when finished) and one run folder per learner
 attempt, ``run_<run>.<iteration>-<attempt>`` (learning.contract), with ``config/`` (the
 merged configs the learner read), ``command.txt``, ``stdout.log``, ``stderr.log``,
@@ -102,7 +102,7 @@ from learning.job.settings import (
     read_options,
 )
 from learning.job.stall import StallWatch
-from learning.job.state import (
+from learning.records.job_state import (
     FAILED,
     FINISHED,
     PENDING,

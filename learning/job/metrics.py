@@ -45,7 +45,7 @@ from learning.contract import (
     PROGRESS_FILE,
 )
 from learning.job.outcomes import is_finite, read_json
-from learning.job.state import RunState, Score
+from learning.records.job_state import RunState, Score
 
 METRIC_NAMES = (
     "mean_eprewmean",

@@ -59,7 +59,7 @@ from learning.contract import (
 )
 from learning.job import metrics as job_metrics
 from learning.job.settings import JobConfigError
-from learning.job.state import FINISHED, PENDING, JobState, RunState
+from learning.records.job_state import FINISHED, PENDING, JobState, RunState
 
 PRUNING_KEYS = ("keep_fraction", "metric", "minimize", "min_jobs")
 RUNNING, FINISHED_RECORD, STOPPED = "running", "finished", "stopped_early"

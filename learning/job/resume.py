@@ -20,7 +20,7 @@ from pathlib import Path
 from learning.config.checks import is_integer
 from learning.contract import MODEL_FILE
 from learning.job.settings import JobConfigError
-from learning.job.state import Attempt, RunState
+from learning.records.job_state import Attempt, RunState
 
 
 def model_timesteps(model: Path) -> int | None:

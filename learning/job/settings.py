@@ -199,7 +199,7 @@ def standalone_working_dir(argv: list[str]) -> Path | None:
     ``<folder>-rerun-<time>`` otherwise.  Settings without a working_dir run in
     ``<project>/results/jobs/job-<time>``.
     """
-    from learning.job.state import StateError, load_state
+    from learning.records.job_state import StateError, load_state
 
     if any(arg.startswith("--cluster-utils-server") for arg in argv):
         return None

@@ -1,7 +1,6 @@
-"""``python -m learning.sweep FILE [key=value ...] [--check | --resume | --fresh]``: see
-learning.sweep.launch."""
+"""``python -m learning.sweep FILE [key=value ...]``: the launcher (learning.launch)."""
 
-from learning.sweep.launch import cli
+from learning.launch.launcher import cli
 
 if __name__ == "__main__":
     cli()

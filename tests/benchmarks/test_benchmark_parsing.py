@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.demo_verdicts import LEAD
 from benchmarks.landing import summary
-from learning.sweep.confirm import verdict
+from learning.analysis.confirm_verdict import verdict
 
 
 def confirmed(winner: float, default: float, std: float) -> pd.DataFrame:

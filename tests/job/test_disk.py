@@ -21,7 +21,7 @@ from learning.job.disk import (
     write_stop,
 )
 from learning.job.lock import JobRunning, WorkingDirLock
-from learning.job.state import JobState, load_state, save_state
+from learning.records.job_state import JobState, load_state, save_state
 
 
 def test_the_reserve_lets_the_state_record_a_full_disk(tmp_path, small_disk, fill_disk):

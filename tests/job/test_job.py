@@ -23,7 +23,7 @@ from job_helpers import LearnerSignaller, job_settings, progress_rows, read_stat
 from learning.contract import EXIT_CONFIG, EXIT_RESUME
 from learning.job.cli import EXIT_FAILED, main
 from learning.job.metrics import METRIC_NAMES
-from learning.job.state import JobState, save_state
+from learning.records.job_state import JobState, save_state
 
 pytestmark = pytest.mark.slow  # every test here runs real learner processes
 

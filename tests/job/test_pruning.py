@@ -19,7 +19,7 @@ from learning.job.pruning import (
     should_stop,
 )
 from learning.job.settings import JobConfigError
-from learning.job.state import FINISHED, Attempt, JobState
+from learning.records.job_state import FINISHED, Attempt, JobState
 
 
 @pytest.mark.parametrize("settings, pattern", [

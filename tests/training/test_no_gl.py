@@ -62,7 +62,7 @@ def test_rendering_still_honours_mujoco_gl(tmp_path, monkeypatch):
     monkeypatch.setenv("MUJOCO_GL", "osmesa")
     assert main([str(make_run(tmp_path))]) == 0
     assert os.environ["MUJOCO_GL"] == "osmesa"  # in-process: the caller's value is back
-    render = ["-m", "learning.sweep.render", "models/model.zip", "logs/configs/config.json"]
+    render = ["-m", "learning.training.render", "models/model.zip", "logs/configs/config.json"]
     failed = python(tmp_path, [*render, "broken.gif", "--max-steps", "2"],
                     broken_egl(tmp_path / "egl"))
     assert failed.returncode != 0 and "EGL" in failed.stderr, failed.stderr[-2000:]

@@ -1,0 +1,213 @@
+"""Which settings won an optimization, how sure can I be, and how do I rerun them.
+
+Usage: ``python -m learning.analysis.inspection results/<name> [options]`` (or ``lttfs-inspect``),
+where ``results/<name>`` is cluster_utils' ``results_dir/<optimization_procedure_name>``
+of a finished or running hp_optimization or grid_search.
+
+Prints a ranked table of the best jobs and writes ``report.html`` beside the results
+(figures embedded). ``--confirm K --seeds N`` reruns the top K settings with N fresh
+seeds each (a grid search through the launcher: :mod:`learning.analysis.confirm_plan`,
+``confirm_run``, ``confirm_verdict``); ``--render`` writes a GIF of the best job's final
+policy (see :mod:`learning.training.render`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from learning.analysis.display import display_path, printable
+from learning.analysis.ranking import (
+    configs_folder,
+    job_notes,
+    job_views,
+    learning_curves,
+    ranked_table,
+    rerun_command,
+)
+from learning.analysis.results import ResultsError, Sweep, load_sweep
+from learning.contract import FAILED_JOBS_FILE
+
+
+def print_summary(sweep: Sweep, table: pd.DataFrame, out=None) -> None:
+    out = out or sys.stdout
+    status = {True: "finished", False: "in progress", None: "status unknown"}[sweep.finished]
+    count = f"{len(sweep.jobs)} job(s) reported"
+    if sweep.number_of_samples:
+        count += f" of {sweep.number_of_samples}"
+    if sweep.pending:
+        count += f", {len(sweep.pending)} started without metrics (running or failed)"
+    if sweep.failed:
+        count += f", {len(sweep.failed)} failed"
+    print(f"{display_path(sweep.root)}: {sweep.run_type}, {status}; {count}", file=out)
+    direction = "minimized" if sweep.minimize else "maximized"
+    print(f"metric: {printable(sweep.metric)} ({direction}); 'std' and 'runs' are over each job's "
+          "learning runs", file=out)
+    print(file=out)
+    with pd.option_context("display.width", 250, "display.max_colwidth", 80):
+        print(table.to_string(index=False), file=out)
+    if sweep.failed:
+        print(f"\nfailed jobs (the last line of each one's own error output; all of it in"
+              f" {display_path(sweep.root / FAILED_JOBS_FILE)}):", file=out)
+        for failure in sweep.failed:
+            print(f"  job {failure['job_id']}: {printable(failure['error'])}", file=out)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="lttfs-inspect", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("results", type=Path, help="results_dir/<optimization_procedure_name>")
+    parser.add_argument("--metric", help="metric to rank by (default: the optimized one)")
+    direction = parser.add_mutually_exclusive_group()
+    direction.add_argument("--minimize", dest="minimize", action="store_true", default=None,
+                           help="lower is better (default: as the optimization was set)")
+    direction.add_argument("--maximize", dest="minimize", action="store_false",
+                           help="higher is better")
+    parser.add_argument("--top", type=int, default=10, help="jobs in the table (default 10)")
+    parser.add_argument("--curves", type=int, default=3,
+                        help="best jobs whose learning curves the report plots (default 3)")
+    parser.add_argument("--report", type=Path,
+                        help="where to write the HTML report (default RESULTS/report.html)")
+    parser.add_argument("--no-report", action="store_true", help="print the table only")
+    parser.add_argument("--confirm", type=int, metavar="K",
+                        help="rerun the top K settings with fresh seeds and compare")
+    parser.add_argument("--seeds", type=int, default=3, metavar="N",
+                        help="learning runs (fresh seeds) per confirmed setting (default 3)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="with --confirm: also rerun the shipped defaults (the optimized "
+                        "parameters at their templates' values) on the same seeds and say "
+                        "whether the winner beats them")
+    parser.add_argument("--confirm-write-only", action="store_true",
+                        help="with --confirm: write the grid-search config for a cluster "
+                        "and print how to run it, instead of running it locally")
+    parser.add_argument("--render", action="store_true",
+                        help="render an episode of the best job's final policy to a GIF")
+    parser.add_argument("--render-output", type=Path,
+                        help="GIF path (default RESULTS/best_policy.gif)")
+    args = parser.parse_args(argv)
+    for name in ("top", "curves", "seeds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.confirm is not None and args.confirm < 1:
+        parser.error("--confirm K: K must be at least 1")
+    if args.baseline and not args.confirm:
+        parser.error("--baseline goes with --confirm K")
+    return args
+
+
+def print_rerun(best, notes: list[str]) -> str | None:
+    """Print the command that reruns the best job; return it (None if impossible)."""
+    print()
+    command = rerun_command(best.job_dir) if best.job_dir else None
+    if command is None:
+        notes.append(f"best job {best.job_id}: no settings.json left, cannot print a rerun "
+                     "command")
+        return None
+    print(f"rerun the best job (job {best.job_id}) from scratch, into a new folder:"
+          f"\n  {command}")
+    folder = configs_folder(best.job_dir)
+    if folder:
+        print(f"its merged configs: {display_path(folder)}")
+    return command
+
+
+def confirmation(args: argparse.Namespace, sweep: Sweep, views, notes: list[str]):
+    """(confirmed table or None, exit code): run --confirm, or show an earlier one."""
+    from learning.analysis.confirm_plan import ConfirmError
+    from learning.analysis.confirm_run import load_confirmation, run_confirmation
+    from learning.analysis.confirm_verdict import print_confirmation
+
+    exit_code, confirmed = 0, None
+    if args.confirm:
+        try:
+            confirmed = run_confirmation(sweep, views, args.confirm, args.seeds,
+                                         write_only=args.confirm_write_only,
+                                         baseline=args.baseline)
+        except ConfirmError as e:
+            print(f"error: --confirm: {e}", file=sys.stderr)
+            exit_code = 1
+        except OSError as e:  # a read-only results folder: the plan and config go there
+            print(f"error: --confirm: cannot write {e.filename}: {e.strerror or e}; the "
+                  "confirmation writes into RESULTS, which must be writable", file=sys.stderr)
+            exit_code = 1
+    else:
+        confirmed = load_confirmation(sweep, notes)
+    if confirmed is not None:
+        print()
+        print_confirmation(sweep, confirmed)
+    return confirmed, exit_code
+
+
+def render(args: argparse.Namespace, sweep: Sweep, best, notes: list[str]):
+    """(GIF path or None, exit code) of --render."""
+    from learning.training.render import RenderError, render_best
+
+    gif = args.render_output or sweep.root / "best_policy.gif"
+    try:
+        gif, backend, failures = render_best(best.job_dir, gif, sweep.metric)
+    except RenderError as e:
+        print(f"error: --render: {e}", file=sys.stderr)
+        return None, 1
+    except OSError as e:
+        print(f"error: --render: cannot write {e.filename or gif}: {e.strerror or e}; choose"
+              " another file with --render-output PATH", file=sys.stderr)
+        return None, 1
+    print(f"\nrendered the best job's final policy (MUJOCO_GL={backend}): "
+          f"{display_path(gif)}")
+    notes += [f"rendering fell back: {failure}" for failure in failures]
+    return gif, 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        sweep = load_sweep(args.results, metric=args.metric, minimize=args.minimize)
+    except ResultsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    views = job_views(sweep, len(sweep.jobs) if args.confirm else max(args.top, args.curves))
+    print_summary(sweep, ranked_table(sweep, views[: args.top]))
+    notes = list(sweep.notes) + job_notes(views[: args.top])
+    command = print_rerun(views[0], notes)
+    confirmed, exit_code = confirmation(args, sweep, views, notes)
+    gif = None
+    if args.render:
+        gif, render_code = render(args, sweep, views[0], notes)
+        exit_code = exit_code or render_code
+    curves, curve_notes = learning_curves(views, args.curves)
+    notes += curve_notes
+    if notes:
+        print("\nnotes:")
+        for note in notes:
+            print(f"  - {note}")
+    if not args.no_report:
+        exit_code = write_report_or_say_why(args, sweep, views[: args.top], curves, command,
+                                            confirmed, notes, gif) or exit_code
+    return exit_code
+
+
+def write_report_or_say_why(args, sweep: Sweep, views, curves, command, confirmed, notes,
+                            gif) -> int:
+    """Write report.html; if the folder is read-only (a colleague's results, say), say so
+    after the table and return 1."""
+    from learning.analysis.report import write_report
+
+    path = args.report or sweep.root / "report.html"
+    try:
+        write_report(path, sweep, views, curves, command, confirmed, notes, gif)
+    except OSError as e:
+        print(f"\nerror: cannot write the report {display_path(path)}: "
+              f"{e.strerror or e}; the table above is complete. Write the report elsewhere"
+              " with --report PATH, or skip it with --no-report.", file=sys.stderr)
+        return 1
+    print(f"\nreport: {display_path(path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

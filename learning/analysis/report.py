@@ -1,0 +1,175 @@
+"""report.html: one self-contained page (figures embedded as base64 PNG, no server)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from learning.analysis import plots
+from learning.analysis.display import short_names
+from learning.analysis.results import Sweep
+from learning.analysis.stats import parameter_importance
+from learning.atomic_io import atomic_write_text
+
+STYLE = """
+body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+table { border-collapse: collapse; font-size: 13px; margin: 0.5em 0 1em; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
+th { background: #f0f0f0; }
+td:last-child { text-align: left; }
+pre { background: #f6f6f6; padding: 0.7em; overflow-x: auto; white-space: pre-wrap; }
+img { max-width: 100%; }
+.note { color: #8a4b00; }
+"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(df: pd.DataFrame) -> str:
+    return df.to_html(index=False, escape=True, border=0, na_rep="-")
+
+
+def _header(sweep: Sweep, views) -> list[str]:
+    from learning.analysis.ranking import ranked_table
+
+    direction = "minimized" if sweep.minimize else "maximized"
+    return [
+        f"<h1>Optimization {html.escape(sweep.root.name)}</h1>",
+        f"<p>{html.escape(str(sweep.root.resolve()))}: {html.escape(sweep.run_type)}, "
+        f"{len(sweep.jobs)} job(s) with metrics. Metric <b>{html.escape(sweep.metric)}</b> "
+        f"({direction}); std and per-run values are over each job's learning runs.</p>",
+        "<h2>Best jobs</h2>" + _table(ranked_table(sweep, views)),
+    ]
+
+
+def _rerun(best, command: str | None) -> list[str]:
+    from learning.analysis.ranking import configs_folder
+
+    parts = [f"<h2>Rerun the best job (job {best.job_id})</h2>"]
+    if command:
+        parts.append(f"<pre>{html.escape(command)}</pre>")
+    else:
+        parts.append("<p class=note>No settings.json left for the best job.</p>")
+    if best.job_dir is not None:
+        folder = configs_folder(best.job_dir)
+        parts.append(f"<p>Job folder: <code>{html.escape(str(best.job_dir.resolve()))}"
+                     "</code>; settings.json there holds the job's parameters.")
+        if folder is not None:
+            parts.append(f" Merged configs of its first run: "
+                         f"<code>{html.escape(str(folder.resolve()))}</code> (command.txt, "
+                         "model.zip and logs/ are beside it).")
+        parts.append("</p>")
+    return parts
+
+
+def _episode(gif: Path | None) -> list[str]:
+    if gif is None or not Path(gif).is_file():
+        return []
+    data = base64.b64encode(Path(gif).read_bytes()).decode("ascii")
+    return [f"<h2>An episode of the best job's final policy</h2><p>{html.escape(str(gif))}"
+            f'</p><img alt="best policy episode" src="data:image/gif;base64,{data}">']
+
+
+def _confirmation(sweep: Sweep, confirmed: pd.DataFrame | None) -> list[str]:
+    from learning.analysis.confirm_verdict import confirmation_table, verdict
+
+    if confirmed is None:
+        return []
+    return ["<h2>Confirmation with fresh seeds</h2>",
+            _table(confirmation_table(sweep, confirmed)),
+            f"<p>{html.escape(verdict(confirmed, sweep.minimize))}</p>",
+            _img(plots.confirmation(confirmed, sweep.metric), "confirmation")]
+
+
+def _parameters(sweep: Sweep) -> list[str]:
+    std = sweep.std_column
+    parts = ["<h2>The metric over the course of the optimization</h2>",
+             _img(plots.metric_over_jobs(sweep.jobs, sweep.metric, std, sweep.minimize),
+                  "metric over jobs")]
+    if not sweep.params:
+        return parts
+    names = short_names(sweep.params)
+    parts.append("<h2>The metric against each optimized parameter</h2>")
+    parts.append(_img(plots.metric_vs_params(sweep.jobs, sweep.params,
+                                             [names[p] for p in sweep.params],
+                                             sweep.metric, std), "metric vs parameters"))
+    importance = parameter_importance(sweep.jobs, sweep.params, sweep.metric)
+    parts.append("<h2>Parameter importance</h2>")
+    parts.append(
+        "<p>|Spearman rank correlation| between each numeric parameter and the metric "
+        "(categorical parameters: correlation ratio of the metric's ranks). It ignores "
+        "interactions and is noisy with few jobs.</p>"
+    )
+    if importance["importance"].notna().any():
+        scored = importance.dropna(subset=["importance"])
+        scored = scored.assign(label=[names[p] for p in scored["parameter"]])
+        parts.append(_img(plots.importance(scored), "parameter importance"))
+    parts.append(_table(importance.assign(importance=importance["importance"].round(3))))
+    return parts
+
+
+def _curves(curve_data: list) -> list[str]:
+    parts = ["<h2>Learning curves of the best jobs</h2>"]
+    if curve_data:
+        parts.append(_img(plots.learning_curves(curve_data), "learning curves"))
+    else:
+        parts.append("<p class=note>No progress logs found for the best jobs.</p>")
+    return parts
+
+
+def _intermediate(sweep: Sweep, notes: list[str]) -> list[str]:
+    from learning.analysis.intermediate import read_intermediate
+
+    points = read_intermediate(sweep.root, sweep.metric, notes)
+    iterations = pd.to_numeric(points["training_iterations"], errors="coerce")
+    if points.empty or not (iterations > 1).any():
+        return []  # jobs of one training iteration: nothing between iterations to show
+    stopped = points[points["status"] == "stopped_early"].groupby("job_id")["stopped_at"].first()
+    where = ", ".join(f"job {j} after iteration {int(k)}" for j, k in stopped.items())
+    return ["<h2>The metric over training iterations</h2>",
+            "<p>Every job's running estimate (its runs' evaluations) after each training "
+            "iteration, as it recorded it in intermediate_results/ and announced it to "
+            "cluster_utils; the last point of a finished job is its reported metric. "
+            f"Stopped early by the pruning rule: {html.escape(where) or 'none'}.</p>",
+            _img(plots.intermediate_metric(points, sweep.metric), "intermediate metric")]
+
+
+def _failed(sweep: Sweep) -> list[str]:
+    if not sweep.failed:
+        return []
+    rows = pd.DataFrame([{"job": f["job_id"], "error (its own output, last line)": f["error"],
+                          "from": f["source"]} for f in sweep.failed])
+    return [f"<h2>Failed jobs ({len(sweep.failed)})</h2>" + _table(rows)]
+
+
+def _notes(notes: list[str]) -> list[str]:
+    if not notes:
+        return []
+    return ["<h2>Notes</h2><ul>" + "".join(
+        f"<li class=note>{html.escape(n)}</li>" for n in notes) + "</ul>"]
+
+
+def write_report(path, sweep: Sweep, views, curve_data: list, command: str | None,
+                 confirmed: pd.DataFrame | None, notes: list[str],
+                 gif: Path | None = None) -> Path:
+    """Write the report atomically and return its path (``gif``: embed this episode)."""
+    path = Path(path)
+    notes = list(notes)
+    parts = (_header(sweep, views) + _rerun(views[0], command) + _episode(gif)
+             + _confirmation(sweep, confirmed) + _parameters(sweep)
+             + _intermediate(sweep, notes) + _curves(curve_data) + _failed(sweep)
+             + _notes(notes))
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(sweep.root.name)}: optimization report</title>"
+        f"<style>{STYLE}</style></head><body>" + "\n".join(parts) + "</body></html>"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, page)
+    return path

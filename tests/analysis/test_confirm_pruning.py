@@ -1,0 +1,17 @@
+"""A confirmation reruns the winners in full, even when the sweep pruned its jobs."""
+
+from types import SimpleNamespace
+
+from learning.analysis.confirm_plan import split_settings
+
+
+def test_confirmation_turns_pruning_off():
+    sweep = SimpleNamespace(params=["config.rl_config.learning_rate"])
+    winners = [(None, {"config.rl_config.learning_rate": lr, "training_iterations": 3,
+                       "pruning.keep_fraction": 0.5, "pruning.min_jobs": 5})
+               for lr in (1e-4, 1e-3)]
+    views = [SimpleNamespace(run_seeds=[1, 2])]
+    varying, fixed = split_settings(sweep, winners, views, seeds=3)
+    assert varying == ["config.rl_config.learning_rate"]
+    assert "pruning.keep_fraction" not in fixed and fixed["pruning.min_jobs"] == 5
+    assert fixed["learning_runs_per_job"] == 3

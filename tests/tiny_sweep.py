@@ -1,0 +1,71 @@
+"""A real tiny sweep (cluster_utils' hp_optimization in local mode running run_learning.py:
+PPO, 128 timesteps per run, 2 runs per job, 4 jobs): its settings and how to run one.
+tests/conftest.py makes it once per test session (``sweep_root``; about a minute on two
+cores); tests that need it are marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+METRIC = "mean_eval_reward"
+PARAMS = ("config.rl_config.learning_rate", "config.rl_config.gamma")
+NUM_JOBS = 4
+RUNS_PER_JOB = 2
+KEPT = 2  # num_best_jobs_whose_data_is_kept
+
+TINY_SWEEP = {
+    "optimization_procedure_name": "tiny",
+    "script_relative_path": "run_learning.py",
+    "run_in_working_dir": True,
+    "no_user_interaction": True,
+    "generate_report": "never",
+    "remove_jobs_dir": False,
+    "num_best_jobs_whose_data_is_kept": KEPT,
+    "environment_setup": {"virtual_env_path": sys.prefix},
+    "cluster_requirements": {"request_cpus": 1},
+    "fixed_params": {
+        "config.config_templates": "hp_optim/config_templates_ppo.json",
+        "config.rl_config.num_timesteps": 128,
+        "config.rl_config.n_steps": 32,
+        "config.rl_config.batch_size": 32,
+        "config.rl_config.n_epochs": 1,
+        # short episodes, so that 128 timesteps log several rollout/ep_rew_mean values
+        "config.hysr_config.nb_steps_per_episode": 20,
+        "config.rl_common_config.evaluation_episodes": 2,
+        "learning_runs_per_job": RUNS_PER_JOB,
+        "max_attempts": 1,
+    },
+    "optimizer_str": "cem_metaoptimizer",
+    "optimizer_settings": {"with_restarts": False, "num_jobs_in_elite": 2},
+    "optimization_setting": {
+        "metric_to_optimize": METRIC,
+        "minimize": False,
+        "number_of_samples": NUM_JOBS,
+        "n_jobs_per_iteration": 2,
+        "run_local": True,
+    },
+    "optimized_params": [
+        {"param": PARAMS[0], "distribution": "TruncatedLogNormal", "bounds": [1e-5, 1e-2]},
+        {"param": PARAMS[1], "distribution": "Discrete", "options": [0.9, 0.99]},
+    ],
+}
+
+
+def run_cluster_utils(module: str, config: dict, folder: Path) -> None:
+    """Run cluster_utils' hp_optimization/grid_search on ``config`` from the project dir."""
+    os.makedirs(os.path.expanduser("~/.cache"), exist_ok=True)  # cluster_utils needs it
+    config_file = folder / f"{config['optimization_procedure_name']}.json"
+    config_file.write_text(json.dumps(config, indent=1))
+    log = folder / f"{config['optimization_procedure_name']}.log"
+    with open(log, "w") as f:
+        result = subprocess.run(
+            [sys.executable, "-m", module, str(config_file)], cwd=REPO,
+            stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, timeout=600,
+        )
+    assert result.returncode == 0, f"{module} failed:\n{log.read_text()[-3000:]}"
