@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# the suite's one command (README "One command"); `$(PY) -m learning...` runs the same code
+LTTFS := $(VENV)/bin/lttfs
 # pytest arguments, e.g. `make test PYTEST_ARGS="-m 'not slow'"`
 PYTEST_ARGS ?=
 # Reuse the packages of $(PYTHON)'s own environment, above all a torch that is already
@@ -22,7 +24,7 @@ SHOW_TORCH := import torch; print('using the installed torch', torch.__version__
 # its test tools.
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: setup.cfg pyproject.toml scripts/install_system_packages.sh
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml scripts/install_system_packages.sh
 	bash scripts/install_system_packages.sh
 	mkdir -p $(HOME)/.cache  # cluster-utils 3.0.0 fails without it
 	$(PYTHON) -m venv $(if $(SYSTEM_PACKAGES),--system-site-packages) $(VENV)
@@ -39,16 +41,16 @@ RESULTS ?= results/ppo_local
 # the shipped defaults are rerun on 3 fresh seeds and the verdict says whether it wins.
 DEMO_SEEDS ?= 3
 demo: setup
-	$(PY) -m learning.sweep hp_optim/ppo_local.json --fresh 'results_dir="$(CURDIR)/results"'
-	$(PY) -m learning.analysis.inspection results/ppo_local --confirm 1 --seeds $(DEMO_SEEDS) --baseline
+	$(LTTFS) sweep hp_optim/ppo_local.json --fresh 'results_dir="$(CURDIR)/results"'
+	$(LTTFS) confirm results/ppo_local --top 1 --seeds $(DEMO_SEEDS) --baseline
 
 # Ranked table + report.html of an optimization: make inspect RESULTS=results/<name>
 inspect: setup
-	$(PY) -m learning.analysis.inspection $(RESULTS)
+	$(LTTFS) inspect $(RESULTS)
 
 # One training run from config/config.json (PPO defaults, 200k steps: ~4-8 min).
 train: setup
-	$(PY) -m learning config/config.json
+	$(LTTFS) train config/config.json
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

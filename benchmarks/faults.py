@@ -28,6 +28,11 @@ those the killed learner had collected (to within one episode: episodes.csv) min
 the retry started from. The same kill schedule then runs on --baseline-jobs jobs without
 checkpoints (checkpoint_interval 0) for comparison.
 
+An independent check: it reads the job's files (job_state.json, the models' ``data``,
+run_info.json) with its own small readers on purpose, not with the job's
+(learning.records.job_state, learning.records.model_zip), which decide where every retry
+continues: a fault in those could otherwise hide itself.
+
 Goals: 100 % recovered, at most one checkpoint interval retrained per kill, 0 results lost,
 a stalled learner stopped within learner_stall_seconds plus a quarter of it, a heartbeat
 (1 s) and its save.

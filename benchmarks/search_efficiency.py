@@ -176,38 +176,35 @@ def reread_sweep(config: dict, work: Path, real: bool) -> dict:
 def summarize(root: Path, config: dict, sweep_cpu: float, wall: float, real: bool) -> dict:
     import pandas as pd
 
-    from learning.job.pruning import read_record
+    from learning.records.intermediate import FINISHED, sweep_records
 
     jobs = pd.read_csv(root / "all_data.csv", index_col=0)
-    records = {}
-    for path in (root / "intermediate_results").glob("job_*.json"):
-        record = read_record(path)
-        if record is not None and record.get("final"):
-            records[record["job_id"]] = record
-    order = sorted(records.values(), key=lambda r: r["final"]["time"])
+    records = {record.job_id: record for _, record in sweep_records(root)
+               if record is not None and record.final is not None}
+    order = sorted(records.values(), key=lambda r: r.final.time)
     total_steps = config["fixed_params"]["config.rl_config.num_timesteps"] * \
         config["fixed_params"]["training_iterations"]
     curve, spent, best = [], 0, None
     for done, record in enumerate(order, 1):  # best job so far (by its metric) against cost
-        spent += record["final"]["timesteps_trained"]
-        rows = jobs[jobs["id"] == record["job_id"]]
+        spent += record.final.timesteps_trained
+        rows = jobs[jobs["id"] == record.job_id]
         if not rows.empty and (best is None or rows[METRIC].iloc[0] > best[METRIC]):
             best = rows.iloc[0]
         if not real and best is not None:
             curve.append((spent, true_final(best, total_steps), done))
     by_id = [] if real else [  # (job id, timesteps trained, reported metric, true final)
-        (int(row["id"]), records[row["id"]]["final"]["timesteps_trained"],
+        (int(row["id"]), records[row["id"]].final.timesteps_trained,
          float(row[METRIC]), true_final(row, total_steps))
         for _, row in jobs.sort_values("id").iterrows() if row["id"] in records]
     winner = jobs.loc[jobs[METRIC].idxmax()]
-    out = {"cost_steps": sum(r["final"]["timesteps_trained"] for r in records.values()),
-           "learner_cpu": sum(r["final"]["learner_cpu_seconds"] for r in records.values()),
+    out = {"cost_steps": sum(r.final.timesteps_trained for r in records.values()),
+           "learner_cpu": sum(r.final.learner_cpu_seconds for r in records.values()),
            "sweep_cpu": sweep_cpu, "wall": wall, "jobs": len(jobs),
            "stopped": int(jobs.get("stopped_early", pd.Series(dtype=float)).fillna(0).sum()),
            # cluster_utils' kill: only the optimized metric recorded; did the job train on?
            "killed": int(jobs["finished_runs"].isna().sum()),
            "killed_trained_on": sum(1 for i in jobs[jobs["finished_runs"].isna()]["id"]
-                                    if records.get(i, {}).get("status") == "finished"),
+                                    if i in records and records[i].status == FINISHED),
            "best_metric": float(winner[METRIC]), "curve": curve, "by_id": by_id}
     if not real:
         out["regret"] = standin.best_true_reward(total_steps) - true_final(winner, total_steps)

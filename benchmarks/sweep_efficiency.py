@@ -8,7 +8,8 @@ reference learner's does) and
 results in benchmarks/output/.  Before it, one learner alone (``python -m learning``, the
 same merged config, pinned to one CPU) gives the reference rate: useful env steps per
 second of a core that does nothing but train, from process start to exit (imports,
-set-up and evaluation included).  Then reads every job's restart state (job_state.json).
+set-up and evaluation included).  Then reads every job's restart state (job_state.json,
+learning.records.job_state).
 Prints:
 
 - efficiency = useful steps / (wall seconds x cores) / reference rate, for the whole
@@ -73,7 +74,6 @@ def sweep_config(args: argparse.Namespace, results_dir: Path) -> dict:
 def reference_rate(config: dict, cpu: int) -> float:
     """Useful steps per second of one learner alone on ``cpu``, on the sweep's fixed
     parameters (optimized ones at their template values), process start to exit."""
-    from learning.contract import ROLES
     from learning.job.settings import merged_configs
 
     fixed = {key: value for key, value in config["fixed_params"].items()
@@ -84,9 +84,9 @@ def reference_rate(config: dict, cpu: int) -> float:
     folder = OUTPUT / "sweep_reference"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    for role in ROLES:
-        (folder / f"{role}.json").write_text(json.dumps(roles[role]))
-    (folder / "config.json").write_text(json.dumps({role: f"{role}.json" for role in ROLES}))
+    for role, content in roles.items():  # the env's roles, then rl_config, rl_common_config
+        (folder / f"{role}.json").write_text(json.dumps(content))
+    (folder / "config.json").write_text(json.dumps({role: f"{role}.json" for role in roles}))
     started = time.time()
     subprocess.run([sys.executable, "-m", "learning", "config.json"], cwd=folder, check=True,
                    env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True,
@@ -98,23 +98,24 @@ def reference_rate(config: dict, cpu: int) -> float:
 
 def read_jobs(working_dirs: list[Path]) -> dict:
     """Useful steps, learner wall seconds, overheads and resume gaps of the jobs."""
+    from learning.records.job_state import load_state
+
     found: dict = {"steps": 0, "learner_walls": [], "overheads": [], "gaps": [],
                    "first_start": float("inf"), "last_end": 0.0}
     for working_dir in working_dirs:
-        state = json.loads((working_dir / "job_state.json").read_text())
-        found["steps"] += sum(run["score"]["timesteps"] or 0 for run in state["runs"]
-                              if run["score"])
-        attempts = [a for run in state["runs"] for a in run["attempts"] if a["started"]]
-        found["learner_walls"] += [a["ended"] - a["started"] for a in attempts]
-        segments = state["segments"]
+        state = load_state(working_dir)
+        found["steps"] += sum(run.score.timesteps or 0 for run in state.runs if run.score)
+        attempts = [a for run in state.runs for a in run.attempts if a.started]
+        found["learner_walls"] += [a.ended - a.started for a in attempts]
+        segments = state.segments
         for segment in segments:
-            if segment["learners"]:
+            if segment.learners:
                 found["overheads"].append(
-                    segment["ended"] - segment["started"] - segment["learner_seconds"])
+                    segment.ended - segment.started - segment.learner_seconds)
         for before, after in zip(segments, segments[1:], strict=False):
-            found["gaps"].append(after["started"] - before["ended"])
-        found["first_start"] = min(found["first_start"], segments[0]["started"])
-        found["last_end"] = max(found["last_end"], segments[-1]["ended"])
+            found["gaps"].append(after.started - before.ended)
+        found["first_start"] = min(found["first_start"], segments[0].started)
+        found["last_end"] = max(found["last_end"], segments[-1].ended)
     return found
 
 

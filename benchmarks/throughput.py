@@ -124,8 +124,9 @@ def run_job(folder: Path, cpus: list[int], rl: dict, common: dict) -> int:
     process = start(command, folder, cpus, common["torch_threads"])
     if process.wait() != 0:
         raise RuntimeError(f"job failed, see {folder / 'job.log'}")
-    state = json.loads((folder / "job_state.json").read_text())
-    return sum(run["score"]["timesteps"] for run in state["runs"])
+    from learning.records.job_state import load_state
+
+    return sum(run.score.timesteps for run in load_state(folder).runs)
 
 
 def measure(name: str, args: argparse.Namespace, cpus: list[int]) -> dict:

@@ -1,7 +1,9 @@
-"""``python -m learning CONFIG.json [ROLE.KEY=VALUE ...]`` (console script ``lttfs-train``):
-one training run.
+"""``python -m learning [CONFIG.json] [ROLE.KEY=VALUE ...]`` (``lttfs train``): one training
+run.
 
-Loads config.json and the five role configs, merges the overrides (a job's parameter
+Loads config.json (default: the shipped PPO config, learning.contract.DEFAULT_CONFIG: the
+checkout's config/config.json, else the installed package's copy; arguments that are all
+overrides train on it) and the five role configs, merges the overrides (a job's parameter
 addresses without ``config.``; VALUE is JSON, or a string when it is not valid JSON:
 learning/config/overrides.py), validates them, trains, saves the model to
 rl_config.save_path and writes progress.csv, evaluation.json, run_info.json and configs/
@@ -24,7 +26,7 @@ import os
 import sys
 import threading
 
-from learning.contract import EXIT_CONFIG
+from learning.contract import DEFAULT_CONFIG, EXIT_CONFIG
 from learning.envs.opengl import disable_opengl, restore_opengl
 from learning.training.callbacks import StopRequest
 from learning.training.output_errors import (
@@ -33,16 +35,29 @@ from learning.training.output_errors import (
     quiet_thread_write_failures,
 )
 
+PROG = "python -m learning"
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+
+def is_override(argument: str) -> bool:
+    """``ROLE.KEY=VALUE`` (or ``ROLE.KEY:N=VALUE``) rather than a config file's path."""
+    address, equals, _ = argument.partition("=")
+    # every role, the env's own too, is named <name>_config (learning.plugins.envs)
+    return bool(equals) and address.split(".", 1)[0].split(":", 1)[0].endswith("_config")
+
+
+def parse_args(argv: list[str] | None, prog: str = PROG) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m learning",
+        prog=prog,
         description="Train one table-tennis agent as configured by CONFIG (config.json).",
         epilog="Exit codes: 0 done, 2 config error, 65 diverged (NaN), 73 a file could not be "
         "written, 74 no space left on device, 75 interrupted (SIGTERM/SIGUSR1; the model is "
         "saved, run again with load_path to continue).",
     )
-    parser.add_argument("config", help="config.json mapping the five roles to their files")
+    parser.add_argument(
+        "config", nargs="?", default=str(DEFAULT_CONFIG), metavar="CONFIG",
+        help="config.json mapping the five roles to their files (default: the shipped PPO"
+        " defaults, %(default)s; the other shipped configs are beside it)",
+    )
     parser.add_argument(
         "overrides", nargs="*", metavar="ROLE.KEY=VALUE",
         help="set a key of a role config, addressed as in a job's parameters (without"
@@ -50,10 +65,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         " rl_config.policy_kwargs.net_arch.pi=[256,256]; VALUE is JSON, or a string when"
         " it is not valid JSON",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if is_override(args.config):  # overrides only: train on the default config
+        args.overrides.insert(0, args.config)
+        args.config = str(DEFAULT_CONFIG)
+    return args
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     """Run the learner; ``argv`` without the program name (default: sys.argv[1:]).
 
     Called as the process entry (``argv`` None), the stop-signal handlers stay installed
@@ -64,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     process_entry = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     # Signals are caught from here on: a SIGTERM while the libraries load still ends in a
     # saved model and exit code 75.
     stop = StopRequest()

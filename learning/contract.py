@@ -10,29 +10,49 @@ heavy, so every wing, on a compute node or a login node, can import it.
 from __future__ import annotations
 
 import errno
-import json
 import re
 from pathlib import Path
 from typing import NamedTuple
 
-#: The project directory: the repository root holding run_learning.py and config/.
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-#: The shipped default configs (reward.json, hysr.json, pam.json, ppo_default.json, ...).
-DEFAULT_CONFIG_DIR = PROJECT_DIR / "config"
+#: The package folder (learning/).
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: The project directory: the folder holding the package. In a repository checkout (an
+#: editable install, PYTHONPATH) that is the repository root with run_learning.py,
+#: config/ and hp_optim/, from which sweeps and jobs run; in an installed package
+#: (``pip install .``), the folder it was installed into (site-packages).
+PROJECT_DIR = PACKAGE_DIR.parent
 #: The cluster_utils job script.
 JOB_SCRIPT = "run_learning.py"
+#: The job script that runs it inside a Singularity/Apptainer container (learning.container).
+CONTAINER_SCRIPT = "run_singularity.py"
+#: This project's job scripts (an hp_optim file's ``script_relative_path`` names one).
+JOB_SCRIPTS = (JOB_SCRIPT, CONTAINER_SCRIPT)
+#: Where a built package carries its copies of the repository's config/*.json and
+#: hp_optim/config_templates_*.json (same layout, so the templates' ``../config/`` paths
+#: hold); made by setup.py's build step, absent from a checkout.
+PACKAGED_DEFAULTS_DIR = PACKAGE_DIR / "defaults"
+#: True when the package runs from a repository checkout: PROJECT_DIR holds run_learning.py
+#: and config/config.json.
+IN_CHECKOUT = (PROJECT_DIR / JOB_SCRIPT).is_file() and (
+    PROJECT_DIR / "config" / "config.json").is_file()
+#: The shipped defaults, found in this order: (1) the repository checkout the package runs
+#: from (its config/ and hp_optim/, edited there), (2) the copies inside the installed
+#: package (PACKAGED_DEFAULTS_DIR).
+DEFAULTS_ROOT = PROJECT_DIR if IN_CHECKOUT else PACKAGED_DEFAULTS_DIR
+#: The shipped default configs (reward.json, hysr.json, pam.json, ppo_default.json, ...).
+DEFAULT_CONFIG_DIR = DEFAULTS_ROOT / "config"
+#: The shipped templates files of the jobs (config_templates_ppo.json, ...).
+DEFAULT_TEMPLATES_DIR = DEFAULTS_ROOT / "hp_optim"
+#: The default main config: PPO defaults (``lttfs train`` without CONFIG trains on it).
+DEFAULT_CONFIG = DEFAULT_CONFIG_DIR / "config.json"
 
 # --------------------------------------------------------------------------- configs
-#: The five config roles, in the order of config/config.json.
-ROLES = ("reward_config", "hysr_config", "pam_config", "rl_config", "rl_common_config")
+#: The config roles of every env, last in config.json: the algorithm's and the run's. The
+#: env that rl_common_config chooses adds its own roles before them, each named
+#: ``<name>_config`` (learning.plugins.envs: EnvPlugin.roles, config_roles).
+COMMON_ROLES = ("rl_config", "rl_common_config")
 #: rl_config keys the job sets for every learner attempt (they are not parameters).
 JOB_MANAGED_RL_KEYS = ("log_path", "save_path", "load_path")
-
-# --------------------------------------------------------------------------- the env's spaces
-#: learning/TableTennis-v0's observation and action vectors: length and dtype. The env
-#: builds its spaces from these; the config checks size stable-baselines3's buffers by them.
-OBSERVATION_SIZE, OBSERVATION_DTYPE = 22, "float64"
-ACTION_SIZE, ACTION_DTYPE = 8, "float32"
 
 # --------------------------------------------------------------------------- exit codes
 #: ``python -m learning``: trained and evaluated.
@@ -95,9 +115,9 @@ METRICS_FILE = "metrics.csv"  # cluster_utils' finalize_job
 PARAM_CHOICE_FILE = "param_choice.csv"  # cluster_utils' finalize_job
 STATE_FILE = "job_state.json"  # the job's restart state (learning.records.job_state)
 #: <results_dir>/<name>/failed_jobs.json: every failed job of a sweep with the last lines of
-#: its own error output, written by the launcher (learning.launch.failures)
+#: its own error output, written by the launcher (learning.launch.failures; format:
+#: learning.records.failed_jobs)
 FAILED_JOBS_FILE = "failed_jobs.json"
-FAILED_JOBS_FORMAT = "lttfs-failed-jobs/1"
 JOB_LOG_FILE = "job.log"
 #: flock'ed by the job process while it runs (learning.job.lock): one copy per working dir
 JOB_LOCK_FILE = "job.lock"
@@ -166,13 +186,12 @@ def run_dir_name(run: int, iteration: int, attempt: int) -> str:
 #: cluster_utils puts every job's working dir in <results_dir>/<name>/working_directories/
 WORKING_DIRS_FOLDER = "working_directories"
 #: one JSON record per job of a sweep, <results_dir>/<name>/intermediate_results/job_<id>.json
-#: (learning.job.pruning): the job's running estimate after every training iteration, and
-#: whether it was stopped early; outside working_directories, which cluster_utils deletes
+#: (learning.records.intermediate): the job's running estimate after every training
+#: iteration, and whether it was stopped early; outside working_directories, which
+#: cluster_utils deletes
 INTERMEDIATE_DIR = "intermediate_results"
 #: the record of a job run outside a sweep (standalone), in its working dir
 INTERMEDIATE_FILE = "intermediate_results.json"
-#: the records' "format" (fields: learning.job.pruning)
-INTERMEDIATE_FORMAT = "lttfs-intermediate/1"
 #: metrics.csv: 1.0 for a job the pruning rule stopped early (its metrics are then its
 #: estimate after ``trained_iterations`` training iterations), 0.0 otherwise
 STOPPED_EARLY_METRIC = "stopped_early"
@@ -181,25 +200,3 @@ TRAINED_ITERATIONS_METRIC = "trained_iterations"
 #: ``learning``. A benchmark/testing hook only (benchmarks/search_efficiency.py substitutes
 #: a stand-in learner that writes the same files); read in learning.job.learner only
 LEARNER_MODULE_VARIABLE = "LTTFS_LEARNER_MODULE"
-
-
-def intermediate_record_path(working_dir: Path, job_id: object) -> Path:
-    """Where a job records its intermediate results: beside the other jobs' records in its
-    sweep's folder when cluster_utils runs it (``.../working_directories/<id>``), else in
-    its own working dir."""
-    working_dir = Path(working_dir)
-    if working_dir.parent.name == WORKING_DIRS_FOLDER and job_id is not None:
-        return working_dir.parent.parent / INTERMEDIATE_DIR / f"job_{job_id}.json"
-    return working_dir / INTERMEDIATE_FILE
-
-
-def read_intermediate_record(path: Path) -> dict | None:
-    """A job's intermediate record (the job's pruning rule reads its peers', the inspection
-    all of them); None if missing, unreadable (being replaced) or of another format."""
-    try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("format") != INTERMEDIATE_FORMAT:
-        return None
-    return record

@@ -39,6 +39,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from learning.numpy_scalars import without_numpy_scalars
+
 SECRET_FILE_VARIABLE = "LTTFS_SWEEP_SECRET_FILE"
 MAGIC = b"LTTFS-MSG/1\n"
 MAC_SIZE = hashlib.sha256().digest_size
@@ -110,16 +112,9 @@ def read_secret(path: str | Path) -> bytes:
     return secret
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars (a metric may be one) as plain values, for JSON."""
-    if hasattr(value, "item") and type(value).__module__ == "numpy":
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not plain data")
-
-
 def encode_message(secret: bytes, message_type: int, message: Any) -> bytes:
-    body = json.dumps({"type": int(message_type), "message": message},
-                      default=_plain).encode()
+    body = json.dumps({"type": int(message_type),
+                       "message": without_numpy_scalars(message)}).encode()
     mac = hmac.new(secret, MAGIC + body, hashlib.sha256).digest()
     return MAGIC + mac + body
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 METRIC = "mean_eval_reward"
 PARAMS = ("config.rl_config.learning_rate", "config.rl_config.gamma")
 NUM_JOBS = 4

@@ -33,6 +33,7 @@ from learning.analysis.baseline import LABEL as BASELINE_LABEL
 from learning.analysis.baseline import NoBaseline, baseline_settings
 from learning.analysis.results import Sweep, flatten
 from learning.contract import JOB_SCRIPT, SETTINGS_FILE
+from learning.numpy_scalars import without_numpy_scalars
 
 CONFIRM_DIR = "confirm"
 PLAN_FILE = "confirm_plan.json"
@@ -61,7 +62,7 @@ def settings_of(view, sweep: Sweep) -> dict:
     if settings_file is not None and settings_file.is_file():
         flat = flatten(json.loads(settings_file.read_text()))
     elif sweep.setting_columns:  # files deleted; all_data.csv holds the same settings
-        flat = {k: _plain(view.row[k]) for k in sweep.setting_columns
+        flat = {k: without_numpy_scalars(view.row[k]) for k in sweep.setting_columns
                 if not pd.isna(view.row[k])}
     else:
         raise ConfirmError(
@@ -69,11 +70,6 @@ def settings_of(view, sweep: Sweep) -> dict:
             "job's param_choice.csv is left to rebuild its settings from"
         )
     return {k: v for k, v in flat.items() if k not in NOT_SETTINGS and k != SEED_KEY}
-
-
-def _plain(value):
-    """numpy scalars from pandas -> JSON-able Python values."""
-    return value.item() if hasattr(value, "item") else value
 
 
 def distinct_winners(sweep: Sweep, views, how_many: int) -> list[tuple]:
@@ -103,7 +99,8 @@ def split_settings(sweep: Sweep, winners: list[tuple], views, seeds: int) -> tup
                   if isinstance(s, int)}
     fixed["learning_runs_per_job"] = seeds
     fixed[SEED_KEY] = fresh_seed(used_seeds, seeds)
-    fixed.pop("pruning.keep_fraction", None)  # a confirmation trains every setting fully
+    for key in [k for k in fixed if k.startswith("pruning.")]:
+        del fixed[key]  # no pruning rule: a confirmation trains every setting fully
     if not varying:  # one winner, nothing optimized: vary the run count to have a grid
         varying = ["learning_runs_per_job"]
         fixed.pop("learning_runs_per_job")

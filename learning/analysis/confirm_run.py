@@ -31,9 +31,10 @@ from learning.analysis.confirm_plan import (
 )
 from learning.analysis.display import display_path
 from learning.analysis.results import ResultsError, Sweep, load_sweep
-from learning.analysis.runs import read_job_state, run_scores
+from learning.analysis.runs import run_scores
 from learning.atomic_io import atomic_write_json
 from learning.contract import EXIT_CONFIG, JOB_SCRIPT, PROJECT_DIR
+from learning.records.job_folder import read_job_state
 
 
 def run_confirmation(sweep: Sweep, views, how_many: int, seeds: int, write_only: bool = False,

@@ -1,14 +1,16 @@
 """Which settings won an optimization, how sure can I be, and how do I rerun them.
 
-Usage: ``python -m learning.analysis.inspection results/<name> [options]`` (or ``lttfs-inspect``),
-where ``results/<name>`` is cluster_utils' ``results_dir/<optimization_procedure_name>``
-of a finished or running hp_optimization or grid_search.
+Usage: ``lttfs inspect results/<name> [options]`` (or ``python -m
+learning.analysis.inspection``), where ``results/<name>`` is cluster_utils'
+``results_dir/<optimization_procedure_name>`` of a finished or running hp_optimization or
+grid_search.
 
 Prints a ranked table of the best jobs and writes ``report.html`` beside the results
-(figures embedded). ``--confirm K --seeds N`` reruns the top K settings with N fresh
-seeds each (a grid search through the launcher: :mod:`learning.analysis.confirm_plan`,
-``confirm_run``, ``confirm_verdict``); ``--render`` writes a GIF of the best job's final
-policy (see :mod:`learning.training.render`).
+(figures embedded). ``lttfs confirm RESULTS --top K --seeds N`` (``inspect --confirm K
+--seeds N``) reruns the top K settings with N fresh seeds each (a grid search through the
+launcher: :mod:`learning.analysis.confirm_plan`, ``confirm_run``, ``confirm_verdict``);
+``lttfs render RESULTS`` (``inspect --render``) writes a GIF of the best job's final policy
+(see :mod:`learning.training.render`). Both also print the table and write the report.
 """
 
 from __future__ import annotations
@@ -53,27 +55,86 @@ def print_summary(sweep: Sweep, table: pd.DataFrame, out=None) -> None:
         print(f"\nfailed jobs (the last line of each one's own error output; all of it in"
               f" {display_path(sweep.root / FAILED_JOBS_FILE)}):", file=out)
         for failure in sweep.failed:
-            print(f"  job {failure['job_id']}: {printable(failure['error'])}", file=out)
+            print(f"  job {failure.job_id}: {printable(failure.error)}", file=out)
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+PROG = "python -m learning.analysis.inspection"
+#: the commands over one results folder: inspect (all options), confirm, render
+DESCRIPTIONS = {
+    "inspect": __doc__.split("\n\n")[0],
+    "confirm": "Rerun the top K settings of an optimization with N fresh seeds each (a grid\n"
+               "search through the sweep launcher, on this machine) and say whether the\n"
+               "winner holds; then the table and report as `inspect`, with the verdict.",
+    "render": "Render an episode of the best job's final policy to a GIF (headless: EGL,\n"
+              "else OSMesa); then the table and report as `inspect`, with the GIF.",
+}
+
+
+def parse_args(argv: list[str], prog: str = PROG, command: str = "inspect"
+               ) -> argparse.Namespace:
+    """The options of ``inspect`` (all of them), ``confirm`` or ``render``, as one
+    namespace: ``confirm``'s ``--top K`` is inspect's ``--confirm K``, its ``--write-only``
+    inspect's ``--confirm-write-only``; render's ``--output`` is ``--render-output``."""
     parser = argparse.ArgumentParser(
-        prog="lttfs-inspect", description=__doc__.split("\n\n")[0],
+        prog=prog, description=DESCRIPTIONS[command],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("results", type=Path, help="results_dir/<optimization_procedure_name>")
+    if command == "confirm":
+        _confirm_arguments(parser)
+    elif command == "render":
+        parser.add_argument("--output", dest="render_output", type=Path, metavar="GIF",
+                            help="GIF path (default RESULTS/best_policy.gif)")
+        parser.set_defaults(render=True, confirm=None, seeds=3, baseline=False,
+                            confirm_write_only=False)
+    _common_arguments(parser)
+    if command == "inspect":
+        _inspect_arguments(parser)
+    else:
+        parser.set_defaults(top=10)
+    args = parser.parse_args(argv)
+    for name in ("top", "curves", "seeds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.confirm is not None and args.confirm < 1:
+        parser.error("--top K: K must be at least 1" if command == "confirm"
+                     else "--confirm K: K must be at least 1")
+    if args.baseline and not args.confirm:
+        parser.error("--baseline goes with --confirm K")
+    return args
+
+
+def _confirm_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--top", dest="confirm", type=int, default=1, metavar="K",
+                        help="rerun the top K settings (default 1: the winner)")
+    parser.add_argument("--seeds", type=int, default=3, metavar="N",
+                        help="learning runs (fresh seeds) per setting (default 3)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also rerun the shipped defaults (the optimized parameters at "
+                        "their templates' values) on the same seeds and say whether the "
+                        "winner beats them")
+    parser.add_argument("--write-only", dest="confirm_write_only", action="store_true",
+                        help="write the grid-search config for a cluster and print how to "
+                        "run it, instead of running it here")
+    parser.set_defaults(render=False, render_output=None)
+
+
+def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", help="metric to rank by (default: the optimized one)")
     direction = parser.add_mutually_exclusive_group()
     direction.add_argument("--minimize", dest="minimize", action="store_true", default=None,
                            help="lower is better (default: as the optimization was set)")
     direction.add_argument("--maximize", dest="minimize", action="store_false",
                            help="higher is better")
-    parser.add_argument("--top", type=int, default=10, help="jobs in the table (default 10)")
     parser.add_argument("--curves", type=int, default=3,
                         help="best jobs whose learning curves the report plots (default 3)")
     parser.add_argument("--report", type=Path,
                         help="where to write the HTML report (default RESULTS/report.html)")
     parser.add_argument("--no-report", action="store_true", help="print the table only")
+
+
+def _inspect_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--top", type=int, default=10, help="jobs in the table (default 10)")
     parser.add_argument("--confirm", type=int, metavar="K",
                         help="rerun the top K settings with fresh seeds and compare")
     parser.add_argument("--seeds", type=int, default=3, metavar="N",
@@ -89,15 +150,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="render an episode of the best job's final policy to a GIF")
     parser.add_argument("--render-output", type=Path,
                         help="GIF path (default RESULTS/best_policy.gif)")
-    args = parser.parse_args(argv)
-    for name in ("top", "curves", "seeds"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
-    if args.confirm is not None and args.confirm < 1:
-        parser.error("--confirm K: K must be at least 1")
-    if args.baseline and not args.confirm:
-        parser.error("--baseline goes with --confirm K")
-    return args
 
 
 def print_rerun(best, notes: list[str]) -> str | None:
@@ -163,8 +215,10 @@ def render(args: argparse.Namespace, sweep: Sweep, best, notes: list[str]):
     return gif, 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def main(argv: list[str] | None = None, prog: str = PROG, command: str = "inspect") -> int:
+    """``inspect`` (or ``confirm``, ``render``: :func:`parse_args`) of one results folder;
+    ``argv`` without the program name (default: sys.argv[1:])."""
+    args = parse_args(sys.argv[1:] if argv is None else argv, prog, command)
     try:
         sweep = load_sweep(args.results, metric=args.metric, minimize=args.minimize)
     except ResultsError as e:

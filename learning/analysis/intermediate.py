@@ -1,6 +1,6 @@
 """The jobs' intermediate results (``intermediate_results/job_<id>.json``, written by
-learning.job.pruning): the metric after every training iteration, and which jobs the
-pruning rule stopped where.
+learning.job.pruning, read through learning.records.intermediate): the metric after every
+training iteration, and which jobs the pruning rule stopped where.
 
 The records live beside ``working_directories/`` in the sweep's folder, so they outlive
 the working dirs that cluster_utils deletes. Read only; a record that is missing, cut
@@ -18,26 +18,21 @@ from learning.contract import (
     INTERMEDIATE_DIR,
     STOPPED_EARLY_METRIC,
     TRAINED_ITERATIONS_METRIC,
-    read_intermediate_record,
 )
+from learning.records.intermediate import FINISHED, IntermediateRecord, sweep_records
 
 COLUMNS = ["job_id", "iteration", "value", "status", "stopped_at", "training_iterations",
            "final"]
 
 
-def _points(record: dict, metric: str) -> list[tuple[int, float, bool]]:
+def _points(record: IntermediateRecord, metric: str) -> list[tuple[int, float, bool]]:
     """(iteration, value, is_final) of one record, in training order."""
-    points = []
-    for entry in record.get("iterations") or []:
-        value = (entry.get("metrics") or {}).get(metric) if isinstance(entry, dict) else None
-        if isinstance(value, (int, float)) and isinstance(entry.get("iteration"), int):
-            points.append((entry["iteration"], float(value), False))
-    final = record.get("final")
-    if record.get("status") == "finished" and isinstance(final, dict):
-        value = (final.get("metrics") or {}).get(metric)
-        if isinstance(value, (int, float)):
-            points.append((int(record.get("training_iterations") or len(points) + 1),
-                           float(value), True))
+    points = [(entry.iteration, entry.metrics[metric], False) for entry in record.iterations
+              if metric in entry.metrics]
+    if record.status == FINISHED and record.final is not None \
+            and metric in record.final.metrics:
+        points.append((record.training_iterations or len(points) + 1,
+                       record.final.metrics[metric], True))
     return points
 
 
@@ -45,25 +40,24 @@ def read_intermediate(root: Path, metric: str, notes: list[str]) -> pd.DataFrame
     """One row per job and training iteration it completed: ``value`` of ``metric`` (its
     running estimate; ``final`` marks the finished job's reported metric), the job's
     ``status`` (running, finished, stopped_early) and ``stopped_at``."""
-    folder = Path(root) / INTERMEDIATE_DIR
     rows = []
     skipped = []
-    for path in sorted(folder.glob("job_*.json")) if folder.is_dir() else []:
-        record = read_intermediate_record(path)
+    for path, record in sweep_records(root):
         if record is None:
             skipped.append(path.name)
             continue
-        job_id = record.get("job_id")
-        if not isinstance(job_id, int):
+        job_id = record.job_id
+        if job_id is None:
             tail = path.stem.rsplit("_", 1)[-1]
             job_id = int(tail) if tail.isdigit() else -1
         for iteration, value, final in _points(record, metric):
             rows.append({"job_id": job_id, "iteration": iteration, "value": value,
-                         "status": record.get("status"), "stopped_at": record.get("stopped_at"),
-                         "training_iterations": record.get("training_iterations"),
+                         "status": record.status, "stopped_at": record.stopped_at,
+                         "training_iterations": record.training_iterations,
                          "final": final})
     if skipped:
-        notes.append(f"{folder}: unreadable intermediate records skipped: {', '.join(skipped)}")
+        notes.append(f"{Path(root) / INTERMEDIATE_DIR}: unreadable intermediate records"
+                     f" skipped: {', '.join(skipped)}")
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -14,8 +14,15 @@ import pandas as pd
 from learning.analysis.display import display_path, format_value, printable, short_names
 from learning.analysis.intermediate import has_stopped_jobs, stopped_label
 from learning.analysis.results import Sweep
-from learning.analysis.runs import learning_curve, read_job_state, run_dirs, run_scores
-from learning.contract import JOB_SCRIPT, PROJECT_DIR, RUN_CONFIG_DIR, SETTINGS_FILE
+from learning.analysis.runs import learning_curve, run_scores
+from learning.contract import (
+    IN_CHECKOUT,
+    JOB_SCRIPT,
+    PROJECT_DIR,
+    RUN_CONFIG_DIR,
+    SETTINGS_FILE,
+)
+from learning.records.job_folder import read_job_state, run_dirs
 
 
 @dataclass
@@ -112,13 +119,16 @@ def rerun_command(job_dir: Path) -> str | None:
     it passes on a cluster. run_learning.py, given the settings.json of a finished job,
     reruns all its learning runs from scratch in a new folder
     (``<procedure>/reruns/directories_<id>-<time>/`` for a best_jobs entry,
-    ``<job dir>-rerun-<time>/`` otherwise) and leaves the original untouched.
+    ``<job dir>-rerun-<time>/`` otherwise) and leaves the original untouched. The job
+    script lives in the repository: an installed package without one names it by a
+    placeholder.
     """
     settings = job_dir / SETTINGS_FILE
     if not settings.is_file():
         return None
+    project = shlex.quote(str(PROJECT_DIR)) if IN_CHECKOUT else "<your lttfs checkout>"
     return (
-        f"cd {shlex.quote(str(PROJECT_DIR))} && {python_command()} {JOB_SCRIPT} "
+        f"cd {project} && {python_command()} {JOB_SCRIPT} "
         f"{shlex.quote(str(settings.resolve()))}"
     )
 

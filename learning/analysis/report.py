@@ -143,8 +143,8 @@ def _intermediate(sweep: Sweep, notes: list[str]) -> list[str]:
 def _failed(sweep: Sweep) -> list[str]:
     if not sweep.failed:
         return []
-    rows = pd.DataFrame([{"job": f["job_id"], "error (its own output, last line)": f["error"],
-                          "from": f["source"]} for f in sweep.failed])
+    rows = pd.DataFrame([{"job": f.job_id, "error (its own output, last line)": f.error,
+                          "from": f.source} for f in sweep.failed])
     return [f"<h2>Failed jobs ({len(sweep.failed)})</h2>" + _table(rows)]
 
 

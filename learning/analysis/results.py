@@ -33,7 +33,7 @@ import pandas as pd
 from learning.analysis.cluster_utils_files import Recorded, read_recorded
 from learning.analysis.tables import integer, read_all_data, read_csv
 from learning.contract import FAILED_JOBS_FILE, METRICS_FILE, PARAM_CHOICE_FILE, SETTINGS_FILE
-from learning.launch.failures import read_failed_jobs
+from learning.records.failed_jobs import FailedJob, read_failed_jobs
 
 #: Metrics tried, in this order, when neither the user nor cluster_utils names one.
 DEFAULT_METRICS = ("mean_eval_reward", "mean_eprewmean")
@@ -78,9 +78,9 @@ class Sweep:
     pending: list[tuple[int, Path]] = field(default_factory=list)
     number_of_samples: int | None = None
     finished: bool | None = None
-    #: jobs that failed without metrics, as the launcher recorded them (failed_jobs.json):
-    #: dicts with job_id, error (the last line of the job's own error output), source
-    failed: list[dict] = field(default_factory=list)
+    #: jobs that failed without metrics, as the launcher recorded them (failed_jobs.json;
+    #: ``error``: the last line of the job's own error output)
+    failed: list[FailedJob] = field(default_factory=list)
 
     @property
     def std_column(self) -> str | None:
@@ -240,7 +240,7 @@ def _no_jobs_error(root: Path, pending: list, notes: list[str]) -> ResultsError:
         f"{root}: no job has reported metrics yet (no usable all_data.csv and no "
         "working_directories/*/metrics.csv)"
         + (f"; {len(pending)} job(s) started" if pending else "")
-        + (f"; {len(failed)} failed:" + "".join(f"\n  job {f.get('job_id')}: {f.get('error')}"
+        + (f"; {len(failed)} failed:" + "".join(f"\n  job {f.job_id}: {f.error}"
                                                 for f in failed)
            if failed else ". Wait for the first jobs to finish, or look at the jobs' logs in "
            "~/.cache/cluster_utils/<name>-<time>-jobs/ if they failed.")
@@ -248,21 +248,12 @@ def _no_jobs_error(root: Path, pending: list, notes: list[str]) -> ResultsError:
     )
 
 
-def failed_without_metrics(root: Path, jobs: pd.DataFrame) -> list[dict]:
+def failed_without_metrics(root: Path, jobs: pd.DataFrame) -> list[FailedJob]:
     """The launcher's record of failed jobs (failed_jobs.json), less those that reported
     metrics after all (a job continued by --resume)."""
     finished = {int(i) for i in pd.to_numeric(jobs.get("id", pd.Series(dtype=float)),
                                               errors="coerce").dropna()}
-    failed = []
-    for entry in read_failed_jobs(root):
-        try:
-            job_id = int(entry.get("job_id"))
-        except (TypeError, ValueError):
-            continue
-        if job_id not in finished:
-            failed.append({"job_id": job_id, "error": str(entry.get("error", "")),
-                           "source": str(entry.get("source", ""))})
-    return failed
+    return [job for job in read_failed_jobs(root) if job.job_id not in finished]
 
 
 def _optimized_params(rec: Recorded, jobs: pd.DataFrame, metric_columns: set,

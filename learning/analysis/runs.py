@@ -1,67 +1,22 @@
-"""Read one job's learning runs: run directories, per-run scores, learning curves.
-
-A job (one sample of the optimization) trains ``learning_runs_per_job`` agents. Each
-attempt of each chained chunk of run ``r`` gets a run directory
-``run_<r>.<iteration>-<attempt>/`` in the job's working dir, holding the merged configs,
-``logs/progress.csv`` (SB3's CSV logger), ``logs/evaluation.json``, the model and
-``command.txt``.
-"""
+"""Read one job's learning runs: per-run scores and learning curves, over its run
+folders and restart state (learning.records.job_folder)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
 from learning.contract import (
     EPREWMEAN_COLUMN,
     EVALUATION_FILE,
-    FAILED_OUTCOMES,
     LOG_DIR,
     PROGRESS_FILE,
-    STATE_FILE,
     TIMESTEPS_COLUMN,
-    RunDirName,
 )
-
-
-@dataclass(frozen=True)
-class RunDir:
-    run: int
-    iteration: int
-    attempt: int
-    path: Path
-
-
-def failed_attempt_dirs(job_dir: Path) -> set[str]:
-    """Names of the run directories whose attempt the job's restart state records as
-    failed (crashed, killed, diverged, could not write): their logs are not part of the
-    run's curve, unless the run continued from a checkpoint the attempt saved
-    ("model_saved"; the retry's rows then replace those it logged after that)."""
-    state, _ = read_job_state(job_dir)
-    failed = set()
-    for run in (state or {}).get("runs", []):
-        for attempt in run.get("attempts") or []:
-            if isinstance(attempt, dict) and attempt.get("outcome") in FAILED_OUTCOMES \
-                    and not attempt.get("model_saved"):
-                failed.add(Path(str(attempt.get("dir", ""))).name)
-    return failed
-
-
-def run_dirs(job_dir: Path) -> dict[int, list[RunDir]]:
-    """Run directories of a job, per run, in (iteration, attempt) order, without the
-    attempts that the job recorded as failed."""
-    runs: dict[int, list[RunDir]] = {}
-    if not job_dir or not Path(job_dir).is_dir():
-        return runs
-    failed = failed_attempt_dirs(job_dir)
-    for path in Path(job_dir).iterdir():
-        name = RunDirName.parse(path.name)
-        if name and path.is_dir() and path.name not in failed:
-            runs.setdefault(name.run, []).append(RunDir(*name, path))
-    return {r: sorted(v, key=lambda d: (d.iteration, d.attempt)) for r, v in sorted(runs.items())}
+from learning.records.job_folder import RunDir, score_key, score_value
+from learning.records.job_state import JobState
 
 
 def learning_curve(dirs: list[RunDir]) -> pd.DataFrame | None:
@@ -116,41 +71,8 @@ class RunScore:
     value: float | None  # the run's share of the optimized metric; None if not scored
 
 
-def read_job_state(job_dir: Path) -> tuple[dict | None, str | None]:
-    """The job's restart state (read only), or None and why it is unavailable."""
-    path = Path(job_dir) / STATE_FILE
-    if not path.is_file():
-        return None, f"no {STATE_FILE} (not a run_learning.py job, or it never started)"
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        return None, f"{STATE_FILE} unreadable ({e})"
-    if not isinstance(state, dict) or not isinstance(state.get("runs"), list):
-        return None, f"{STATE_FILE} has no 'runs' list (not written by run_learning.py)"
-    return state, None
-
-
-def score_key(metric: str) -> str:
-    """Job metric -> key of a run's score: mean_eval_reward -> eval_reward."""
-    for prefix in ("mean_", "std_"):
-        if metric.startswith(prefix):
-            return metric[len(prefix) :]
-    return metric
-
-
-def run_scores(state: dict, metric: str) -> list[RunScore]:
+def run_scores(state: JobState, metric: str) -> list[RunScore]:
     key = score_key(metric)
-    out = []
-    for entry in state.get("runs", []):
-        score = entry.get("score") or {}
-        value = score.get(key) if isinstance(score, dict) else None
-        out.append(
-            RunScore(
-                run=int(entry.get("run", len(out))),
-                seed=entry.get("seed"),
-                status=str(entry.get("status", "?")),
-                failed_attempts=int(entry.get("failed_attempts") or 0),
-                value=float(value) if isinstance(value, (int, float)) else None,
-            )
-        )
-    return out
+    return [RunScore(run=run.run, seed=run.seed, status=run.status,
+                     failed_attempts=run.failed_attempts, value=score_value(run.score, key))
+            for run in state.runs]

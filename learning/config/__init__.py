@@ -1,8 +1,10 @@
-"""Loading and validation of the five config roles: the only config checks.
+"""Loading and validation of the config roles: the only config checks.
 
-The learner (:func:`load_configs`), the env (:func:`validate_env_roles`), the job and
-the sweep's pre-flight (:func:`merge_and_validate`) all run these checks, so a bad value
-is the same config error, naming the file and the dotted key, wherever it is found.
+The learner (:func:`load_configs`), the job and the sweep's pre-flight
+(:func:`merge_and_validate`) all run these checks, so a bad value is the same config
+error, naming the file and the dotted key, wherever it is found. The roles of the env a
+config chooses are checked by its plug-in (learning.plugins.envs; the table tennis's, which
+its env runs too: learning.envs.table_tennis_roles).
 """
 
 from learning.config.addressing import (
@@ -12,7 +14,6 @@ from learning.config.addressing import (
     parse_address,
 )
 from learning.config.checks import ConfigError, json_kind, read_json_object
-from learning.config.env_roles import validate_env_roles
 from learning.config.loading import (
     RunConfig,
     load_configs,
@@ -47,6 +48,5 @@ __all__ = [
     "read_json_object",
     "read_role_files",
     "rl_schema",
-    "validate_env_roles",
     "validate_roles",
 ]

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from learning.config.checks import json_kind
-from learning.contract import JOB_MANAGED_RL_KEYS, ROLES
+from learning.contract import JOB_MANAGED_RL_KEYS
+from learning.numpy_scalars import without_numpy_scalars
 
 TEMPLATES_KEY = "config_templates"
 #: the prefix of learner parameters among a job's settings
@@ -148,7 +149,7 @@ def _check_role_and_key(
     if role not in templates:
         raise ParameterError(
             f"parameter '{name}': unknown role '{role}'; valid roles:"
-            f" {', '.join(ROLES)}, and {TEMPLATES_KEY}"
+            f" {', '.join(templates)} (the roles of its env), and {TEMPLATES_KEY}"
         )
     if len(parts) < 2:
         raise ParameterError(
@@ -191,8 +192,7 @@ def _set_one(
     merged: dict, templates: Templates, address: str, value: Any, reserved_rl_keys: Collection[str]
 ) -> None:
     name = PREFIX + address
-    if type(value).__module__ == "numpy" and hasattr(value, "item"):
-        value = value.item()  # a numpy scalar from a cluster_utils distribution
+    value = without_numpy_scalars(value)  # numpy scalars from a cluster_utils distribution
     parts = parse_address(address)
     _check_role_and_key(name, parts, templates, merged, reserved_rl_keys)
     role, file = parts[0], templates[parts[0]][0]

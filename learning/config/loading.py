@@ -1,29 +1,29 @@
-"""Typed, validated loading of ``config.json`` and the five role configs it names.
+"""Typed, validated loading of ``config.json`` and the role configs it names.
 
 ``config.json`` (and a job's templates file, e.g. hp_optim/config_templates_ppo.json,
-which has the same form) maps each role to a JSON file, relative to its own folder:
+which has the same form) maps each role to a JSON file, relative to its own folder. Two
+roles are common to every env:
 
 =================  ===============================================================
 role               holds
 =================  ===============================================================
-reward_config      the reward (learning/envs/rewards.py)
-hysr_config        scene and episode of the simulation
-pam_config         the pneumatic-muscle model
 rl_config          stable-baselines3 constructor arguments of PPO / SAC (their own
                    names) plus num_layers, num_hidden, num_timesteps, log_path,
                    save_path, load_path, policy_kwargs and normalize; optional
                    n_envs, vec_env
 rl_common_config   algorithm, random_seed, log_episodes, evaluation_episodes,
-                   evaluation_target_radius; optional torch_threads, checkpoint_interval
+                   evaluation_target_radius; optional torch_threads, checkpoint_interval,
+                   and the env: env_id, env_kwargs, env_plugins
 =================  ===============================================================
 
-The keys and JSON types of reward_config, hysr_config and pam_config are those of the
-defaults shipped in ``config/`` (learning/config/env_roles.py): a key the default lacks is
-unknown, a key it has is required, a value must have the default's type (lists: the
-default's length), and ranges are checked. rl_config keys are the JSON-settable
-constructor arguments of the chosen algorithm (learning/config/rl.py). Every problem
-raises :class:`ConfigError` naming the file, the dotted key (``world_boundaries.min:2``
-for item 2 of a list) and what is valid.
+The env that rl_common_config chooses (learning/config/env_choice.py; default
+learning/TableTennis-v0) adds its own roles, listed first, and checks them through its
+plug-in (learning.plugins.envs; the table tennis's reward_config, hysr_config and
+pam_config: learning/envs/table_tennis_roles.py). A role the env does not declare is an
+unknown key of config.json, one it declares and config.json lacks a missing key.
+rl_config keys are the JSON-settable constructor arguments of the chosen algorithm
+(learning/config/rl.py). Every problem raises :class:`ConfigError` naming the file, the
+dotted key (``world_boundaries.min:2`` for item 2 of a list) and what is valid.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any
 
 from learning.config.addressing import PREFIX, ParameterError, Templates, apply_overrides
 from learning.config.checks import ConfigError, check_keys, read_json_object
-from learning.config.env_roles import validate_env_roles
+from learning.config.env_choice import chosen_env
 from learning.config.machine import check_on_this_machine
 from learning.config.policy import sb3_policy_kwargs
 from learning.config.rl import (
@@ -46,12 +46,13 @@ from learning.config.rl import (
     validate_rl,
     validate_rl_common,
 )
-from learning.contract import JOB_MANAGED_RL_KEYS, ROLES
+from learning.contract import JOB_MANAGED_RL_KEYS
+from learning.plugins.envs import EnvPlugin, env_plugin_for, registered_envs
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """The five validated role configs of one training run and where they came from."""
+    """The validated role configs of one training run and where they came from."""
 
     main_file: Path
     files: dict[str, Path]
@@ -59,17 +60,14 @@ class RunConfig:
     #: the command line's ``role.key=value`` overrides, already merged into ``roles``
     overrides: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def reward(self) -> dict[str, Any]:
-        return self.roles["reward_config"]
-
-    @property
-    def hysr(self) -> dict[str, Any]:
-        return self.roles["hysr_config"]
-
-    @property
-    def pam(self) -> dict[str, Any]:
-        return self.roles["pam_config"]
+    def __getattr__(self, name: str) -> dict[str, Any]:
+        """A role's config by its name without ``_config``, the env's roles too
+        (``config.hysr`` is ``config.roles["hysr_config"]``)."""
+        roles = self.__dict__.get("roles", {})
+        if f"{name}_config" in roles:
+            return roles[f"{name}_config"]
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r} (roles:"
+                             f" {', '.join(roles)})")
 
     @property
     def rl(self) -> dict[str, Any]:
@@ -82,6 +80,19 @@ class RunConfig:
     @property
     def algorithm(self) -> str:
         return self.rl_common["algorithm"]
+
+    @property
+    def env(self) -> EnvPlugin:
+        """The env's plug-in (rl_common_config's env_id)."""
+        return env_plugin_for(self.rl_common)
+
+    def env_roles(self) -> dict[str, dict[str, Any]]:
+        """The env's own role configs, what its plug-in builds the env from."""
+        return {role: self.roles[role] for role in self.env.roles}
+
+    def make_env(self, render_mode: str | None = None) -> Any:
+        """A new env of this run (its plug-in, its role configs, env_kwargs)."""
+        return self.env.make_env(self.env_roles(), self.rl_common["env_kwargs"], render_mode)
 
     def sb3_kwargs(self) -> dict[str, Any]:
         """rl_config's stable-baselines3 arguments, under SB3's names (lists -> tuples)."""
@@ -130,31 +141,71 @@ def _role_file(main_file: Path, main: dict[str, Any], role: str) -> Path:
 
 def read_role_files(main_file: str | Path) -> dict[str, tuple[Path, dict[str, Any]]]:
     """Read a role -> file mapping (config.json or a templates file) and every file it
-    names, unvalidated: ``{role: (path, content)}``."""
+    names, unvalidated: ``{role: (path, content)}``, in the env's role order. The roles
+    are those of the env its rl_common_config chooses (its env_plugins imported)."""
     main_file = Path(main_file)
     main = read_json_object(main_file)
-    check_keys(main, {role: None for role in ROLES}, main_file, "")
     out = {}
-    for role in ROLES:
-        path = _role_file(main_file, main, role)
-        out[role] = (path, read_json_object(path))
-    return out
+    env = chosen_env(None, main_file)  # the default env, unless rl_common_config says
+    if "rl_common_config" in main:
+        try:
+            out["rl_common_config"] = _read_role(main_file, main, "rl_common_config")
+        except ConfigError:
+            if set(main) != set(env.config_roles):
+                raise  # no env to know the roles by
+            # the default env's mapping: its files' errors come in role order below
+        else:
+            env = chosen_env(out["rl_common_config"][1], out["rl_common_config"][0])
+    _check_other_envs_roles(main, main_file, env)
+    check_keys(main, {role: None for role in env.config_roles}, main_file, "")
+    for role in env.config_roles:
+        if role not in out:
+            out[role] = _read_role(main_file, main, role)
+    return {role: out[role] for role in env.config_roles}
+
+
+def _check_other_envs_roles(main: dict[str, Any], main_file: Path, env: EnvPlugin) -> None:
+    """A role of another env (the table tennis's hysr_config in a config of a gymnasium
+    env, say) is an unknown key that says whose it is."""
+    for role in main:
+        owners = [other.env_id for other in registered_envs()
+                  if role in other.roles and role not in env.config_roles]
+        if owners:
+            raise ConfigError(main_file, role, f"unknown key: a role of env {owners[0]!r}, not"
+                              f" of {env.env_id!r} (rl_common_config's env_id)",
+                              ", ".join(env.config_roles))
+
+
+def _read_role(main_file: Path, main: dict[str, Any], role: str) -> tuple[Path, dict[str, Any]]:
+    path = _role_file(main_file, main, role)
+    return path, read_json_object(path)
 
 
 def validate_roles(
     raw: dict[str, dict[str, Any]], files: dict[str, Path], check_load_path: bool = True
 ) -> dict[str, dict[str, Any]]:
-    """All checks of the five roles (``files`` names them in errors); the roles in order.
+    """All checks of the roles (``files`` names them in errors): rl_common_config,
+    the env it chooses with its own roles and env_kwargs, rl_config; the roles in the
+    env's order.
 
     ``check_load_path``: require rl_config.load_path (relative to the current directory)
     to exist when it is not empty.
     """
-    common = validate_rl_common(raw["rl_common_config"], files["rl_common_config"])
-    roles = dict(validate_env_roles(raw, files), rl_common_config=common)
+    common_file = Path(files["rl_common_config"])
+    common = validate_rl_common(raw["rl_common_config"], common_file)
+    env = chosen_env(common, common_file)
+    for role in raw:
+        if role not in env.config_roles:
+            raise ConfigError(files.get(role, role), "(role)", f"{role} is not a role of env"
+                              f" {env.env_id!r}", ", ".join(env.config_roles))
+    env.check_env_kwargs(common["env_kwargs"], common_file)
+    roles = dict(env.validate_roles({role: raw[role] for role in env.roles},
+                                    {role: files[role] for role in env.roles}))
+    roles["rl_common_config"] = common
     roles["rl_config"] = validate_rl(
         raw["rl_config"], files["rl_config"], common["algorithm"], check_load_path
     )
-    return {role: roles[role] for role in ROLES}
+    return {role: roles[role] for role in env.config_roles}
 
 
 def overridden_parameter(error: ConfigError, role: str, overrides: Mapping[str, Any]) -> str | None:
@@ -197,7 +248,7 @@ def load_configs(
     check_load_path: bool = True,
     overrides: Mapping[str, Any] | None = None,
 ) -> RunConfig:
-    """Load and validate ``config.json`` and the five role files it names.
+    """Load and validate ``config.json`` and the role files it names.
 
     ``overrides``: ``{"role.key[:N]...": value}`` merged in first, by the addressing a
     job's parameters use (learning/config/addressing.py; rl_config's paths included);
@@ -214,7 +265,8 @@ def load_configs(
         roles = validate_roles({r: content for r, (_, content) in read.items()}, files,
                                check_load_path)
     if check_load_path:
-        check_on_this_machine(roles["rl_config"], files["rl_config"],
-                              roles["rl_common_config"]["algorithm"])
+        common = roles["rl_common_config"]
+        check_on_this_machine(roles["rl_config"], files["rl_config"], common["algorithm"],
+                              env_plugin_for(common).spaces(common["env_kwargs"]))
     return RunConfig(main_file=main_file, files=files, roles=roles,
                      overrides=dict(overrides or {}))

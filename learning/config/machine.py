@@ -8,8 +8,8 @@ the paths per attempt. Each failure is a ConfigError naming the file and the key
 - ``log_path`` must be a folder or creatable (not a file, nor below one); ``save_path``
   must not be a folder (nor below a file);
 - ``load_path`` must be a model zip saved by stable-baselines3 for this algorithm and
-  this env's observation and action sizes (read from the zip's JSON ``data``, without
-  unpickling anything);
+  this env's observation and action shapes (read from the zip's JSON ``data``, without
+  unpickling anything; the env's spaces as its plug-in declares them);
 - PPO's rollout buffer (``n_steps``) and SAC's replay buffer (``buffer_size``) must fit
   into the memory available: /proc/meminfo's MemAvailable, lowered by the memory limit
   of the process's cgroup (a Slurm job's ``--mem``, a container's limit).
@@ -17,26 +17,28 @@ the paths per attempt. Each failure is a ConfigError naming the file and the key
 
 from __future__ import annotations
 
-import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from learning.config.checks import ConfigError
 from learning.config.sb3_limits import buffer_bytes
-from learning.contract import ACTION_SIZE, OBSERVATION_SIZE
+from learning.plugins.envs import EnvSpaces, env_plugin
+from learning.records.model_zip import ModelZipError, read_model_data
 
 #: a key only this algorithm's saved ``data`` holds
 MODEL_MARKERS = {"ppo": "clip_range", "sac": "tau"}
 MODEL_VALID = "a model .zip saved by the learner (save_path) for the same algorithm"
 
 
-def check_on_this_machine(rl: dict[str, Any], file: Path, algorithm: str) -> None:
+def check_on_this_machine(rl: dict[str, Any], file: Path, algorithm: str,
+                          spaces: EnvSpaces | None = None) -> None:
+    """All checks; ``spaces``: the env's (None: the default env's)."""
+    spaces = spaces or env_plugin().spaces({})
     check_paths(rl, file)
     if rl["load_path"] and Path(rl["load_path"]).is_file():
-        check_model_file(Path(rl["load_path"]), file, algorithm)
-    check_buffer_memory(rl, file, algorithm, available_memory())
+        check_model_file(Path(rl["load_path"]), file, algorithm, spaces)
+    check_buffer_memory(rl, file, algorithm, available_memory(), spaces)
 
 
 def check_paths(rl: dict[str, Any], file: Path) -> None:
@@ -62,35 +64,35 @@ def _file_above(path: Path) -> Path | None:
     return None
 
 
-def check_model_file(path: Path, file: Path, algorithm: str) -> None:
-    """``path`` must be a stable-baselines3 model zip of ``algorithm`` for this env."""
+def check_model_file(path: Path, file: Path, algorithm: str,
+                     spaces: EnvSpaces | None = None) -> None:
+    """``path`` must be a stable-baselines3 model zip of ``algorithm`` for an env with
+    these ``spaces`` (None: the default env's)."""
+    spaces = spaces or env_plugin().spaces({})
     try:
-        with zipfile.ZipFile(path) as archive:
-            data = json.loads(archive.read("data"))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
-        reason = {zipfile.BadZipFile: "not a zip file",
-                  KeyError: "a zip without stable-baselines3's 'data'"}.get(type(e), str(e))
+        data = read_model_data(path)
+    except ModelZipError as e:
         raise ConfigError(file, "load_path", f"{path.resolve()} is not a stable-baselines3 "
-                          f"model ({reason})", MODEL_VALID) from e
-    if not isinstance(data, dict):
-        raise ConfigError(file, "load_path", f"{path.resolve()}: its 'data' is not an object",
-                          MODEL_VALID)
+                          f"model ({e})", MODEL_VALID) from e
     others = [a for a, marker in MODEL_MARKERS.items() if a != algorithm and marker in data]
     if MODEL_MARKERS[algorithm] not in data and others:
         raise ConfigError(file, "load_path", f"{path.resolve()} is a {others[0].upper()} model,"
                           f" the algorithm is {algorithm!r}", MODEL_VALID)
-    for space, size in (("observation_space", OBSERVATION_SIZE), ("action_space", ACTION_SIZE)):
+    for space, layout in (("observation_space", spaces.observation),
+                          ("action_space", spaces.action)):
         saved = data.get(space)
         shape = saved.get("_shape") if isinstance(saved, dict) else None
-        if isinstance(shape, list) and shape != [size]:
+        if isinstance(shape, list) and shape != list(layout.shape):
             raise ConfigError(file, "load_path", f"{path.resolve()} was trained on an env whose "
-                              f"{space} has shape {shape}; this env's has [{size}]", MODEL_VALID)
+                              f"{space} has shape {shape}; this env's has"
+                              f" {list(layout.shape)}", MODEL_VALID)
 
 
 def check_buffer_memory(rl: dict[str, Any], file: Path, algorithm: str,
-                        available: int | None) -> None:
-    """The algorithm's buffer must fit into ``available`` bytes (None: unknown, no check)."""
-    key, entries, needed, each = buffer_bytes(rl, algorithm)
+                        available: int | None, spaces: EnvSpaces | None = None) -> None:
+    """The algorithm's buffer must fit into ``available`` bytes (None: unknown, no check)
+    for an env with these ``spaces`` (None: the default env's)."""
+    key, entries, needed, each = buffer_bytes(rl, algorithm, spaces)
     if available is None or needed <= available:
         return
     fits = available // max(needed // max(entries, 1), 1)

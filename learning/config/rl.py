@@ -3,6 +3,7 @@ from the signature of ``PPO.__init__`` / ``SAC.__init__``), our extra keys, rang
 
 from __future__ import annotations
 
+import copy
 import difflib
 import inspect
 import math
@@ -13,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from learning.config.checks import ConfigError, check_keys, check_range, is_number, json_kind
+from learning.config.env_choice import ENV_DEFAULTS, ENV_KEYS, check_env_keys
 from learning.config.policy import (
     check_network_sizes,
     validate_normalize,
     validate_policy_kwargs,
 )
-from learning.config.sb3_limits import algorithm_class, check_sb3_limits
+from learning.config.sb3_limits import ALGORITHMS, algorithm_class, check_sb3_limits
 
-ALGORITHMS = ("ppo", "sac")
 # rl_config keys that are ours, not stable-baselines3's.
 RL_EXTRA_KEYS = ("num_layers", "num_hidden", "num_timesteps", "log_path", "save_path", "load_path")
 # rl_config keys that are required.
@@ -59,9 +60,10 @@ RL_COMMON_SCHEMA = {
     "evaluation_target_radius": "a number > 0 (metres)",
     "torch_threads": "an integer >= 1 (optional, default 1)",
     "checkpoint_interval": "an integer >= 0 (optional, default 50000; 0: no checkpoints)",
+    **ENV_KEYS,  # the env: learning/config/env_choice.py
 }
 # Optional rl_common_config keys and the defaults validation fills.
-RL_COMMON_DEFAULTS = {"torch_threads": 1, "checkpoint_interval": 50_000}
+RL_COMMON_DEFAULTS = {"torch_threads": 1, "checkpoint_interval": 50_000, **ENV_DEFAULTS}
 
 
 def _check_count(data: dict[str, Any], file: Path, key: str) -> None:
@@ -76,8 +78,9 @@ def validate_rl_common(data: dict[str, Any], file: Path) -> dict[str, Any]:
     """rl_common_config's checks; returns a copy with the optional keys' defaults."""
     data = dict(data)
     for key, default in RL_COMMON_DEFAULTS.items():
-        data.setdefault(key, default)
+        data.setdefault(key, copy.deepcopy(default))
     check_keys(data, RL_COMMON_SCHEMA, file, "")
+    check_env_keys(data, file)
     _check_count(data, file, "torch_threads")
     interval = data["checkpoint_interval"]
     if not isinstance(interval, int) or isinstance(interval, bool):

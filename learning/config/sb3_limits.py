@@ -9,8 +9,9 @@ about, once training starts; checked up front so they are config errors naming t
 - SAC's replay buffer raises on ``optimize_memory_usage`` together with
   ``handle_timeout_termination``, which the learner keeps on (episodes end by a limit).
 
-The memory of PPO's rollout buffer and SAC's replay buffer (:func:`buffer_bytes`) is
-compared with the machine's free memory by :mod:`learning.config.machine`.
+The memory of PPO's rollout buffer and SAC's replay buffer (:func:`buffer_bytes`, from
+the env's spaces as its plug-in declares them: learning.plugins.envs) is compared with the
+machine's free memory by :mod:`learning.config.machine`.
 """
 
 from __future__ import annotations
@@ -21,19 +22,21 @@ from pathlib import Path
 from typing import Any
 
 from learning.config.checks import ConfigError
-from learning.contract import ACTION_DTYPE, ACTION_SIZE, OBSERVATION_DTYPE, OBSERVATION_SIZE
+from learning.plugins.envs import EnvSpaces, env_plugin
 
-ITEM_BYTES = {"float32": 4, "float64": 8}  # no numpy here: the job imports this module
-FLOAT32_BYTES = ITEM_BYTES["float32"]
-OBSERVATION_BYTES = OBSERVATION_SIZE * ITEM_BYTES[OBSERVATION_DTYPE]
-ACTION_BYTES = ACTION_SIZE * ITEM_BYTES[ACTION_DTYPE]  # SB3 stores float32 actions
+FLOAT32_BYTES = 4  # no numpy here: the job imports this module
+#: rl_common_config's algorithms, by stable-baselines3's class names in lower case
+ALGORITHMS = ("ppo", "sac")
 
 
 def algorithm_class(algorithm: str) -> type:
-    """The stable-baselines3 class of ``algorithm`` ("ppo" or "sac")."""
-    from stable_baselines3 import PPO, SAC
+    """The stable-baselines3 class of ``algorithm``, one of :data:`ALGORITHMS` (the class's
+    name in lower case); KeyError for another."""
+    import stable_baselines3
 
-    return {"ppo": PPO, "sac": SAC}[algorithm]
+    if algorithm not in ALGORITHMS:
+        raise KeyError(algorithm)
+    return getattr(stable_baselines3, algorithm.upper())
 
 
 def sb3_value(data: dict[str, Any], algorithm: str, key: str) -> Any:
@@ -86,19 +89,27 @@ def _factors_near(number: int, near: int, how_many: int = 5) -> str:
     return ", ".join(str(f) for f in sorted(closest))
 
 
-def buffer_bytes(data: dict[str, Any], algorithm: str) -> tuple[str, int, int, str]:
+def buffer_bytes(data: dict[str, Any], algorithm: str, spaces: EnvSpaces | None = None
+                 ) -> tuple[str, int, int, str]:
     """The key that sizes the algorithm's buffer, its entries, the bytes they take, and
     what one entry holds: PPO's rollout buffer (n_steps x n_envs steps), SAC's replay
-    buffer (buffer_size transitions), as stable-baselines3 allocates them."""
+    buffer (buffer_size transitions), as stable-baselines3 allocates them for an env with
+    these ``spaces`` (None: the default env's, learning.plugins.envs.DEFAULT_ENV_ID)."""
+    spaces = spaces or env_plugin().spaces({})
     n_envs = data.get("n_envs", 1)
-    observation = f"{OBSERVATION_SIZE} {OBSERVATION_DTYPE}"
-    action = f"{ACTION_SIZE} {ACTION_DTYPE}"
+    observation, action = spaces.observation, spaces.action
+    observation_bytes = observation.values * observation.item_bytes
     if algorithm == "ppo":
         entries = sb3_value(data, "ppo", "n_steps") * n_envs
-        each = OBSERVATION_BYTES + ACTION_BYTES + 6 * FLOAT32_BYTES
-        holds = f"an observation of {observation}, an action of {action}, 6 float32"
+        each = observation_bytes + action.values * action.item_bytes + 6 * FLOAT32_BYTES
+        holds = (f"an observation of {observation.describe()}, an action of"
+                 f" {action.describe()}, 6 float32")
         return "n_steps", entries, entries * each, f"{each} bytes each: {holds}"
+    # the replay buffer stores float64 actions as float32
+    action_item = FLOAT32_BYTES if action.dtype == "float64" else action.item_bytes
+    action_dtype = "float32" if action.dtype == "float64" else action.dtype
     entries = max(sb3_value(data, "sac", "buffer_size") // n_envs, 1) * n_envs
-    each = 2 * OBSERVATION_BYTES + ACTION_BYTES + 3 * FLOAT32_BYTES
-    holds = f"2 observations of {observation}, an action of {action}, 3 float32"
+    each = 2 * observation_bytes + action.values * action_item + 3 * FLOAT32_BYTES
+    holds = (f"2 observations of {observation.describe()}, an action of {action.values}"
+             f" {action_dtype}, 3 float32")
     return "buffer_size", entries, entries * each, f"{each} bytes each: {holds}"

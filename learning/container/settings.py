@@ -119,15 +119,15 @@ def read_job_arguments(argv: list[str]) -> JobArguments:
             os.fspath(parameter_file), make_immutable=False, dynamic=False,
             post_unpack_hooks=hooks,
         )
-    return JobArguments(_plain(params), list(argv[1:]), parameter_file)
+    return JobArguments(plain_dicts(params), list(argv[1:]), parameter_file)
 
 
-def _plain(value):
+def plain_dicts(value: Any) -> Any:
     """smart_settings' AttributeDict/lists -> plain dicts and lists."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_dicts(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_dicts(v) for v in value]
     return value
 
 

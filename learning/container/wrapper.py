@@ -49,6 +49,7 @@ from learning.container.settings import (
     singularity_section,
     validate_settings,
 )
+from learning.contract import CONTAINER_SCRIPT
 from learning.job_probe import probe_report_path, write_report
 from learning.sweep_messages import SECRET_FILE_VARIABLE
 
@@ -248,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_WRAPPER_ERROR
         probe = probe_report_path()
         if probe is not None:  # the launcher's pre-flight: report, start nothing
-            return write_report(probe, job.params, "run_singularity.py")
+            return write_report(probe, job.params, CONTAINER_SCRIPT)
         cmd, env, working_dir = prepare(job, project_dir, dict(os.environ))
     except SingularitySettingsError as e:
         print(f"run_singularity: settings error: {e}", file=sys.stderr)

@@ -11,9 +11,14 @@ import numpy as np
 from gymnasium import spaces
 
 from learning.config.checks import ConfigError
-from learning.config.env_roles import load_default, validate_env_roles
-from learning.contract import ACTION_DTYPE, ACTION_SIZE, OBSERVATION_DTYPE, OBSERVATION_SIZE
 from learning.envs.rewards import episode_reward
+from learning.envs.table_tennis_roles import load_default, validate_env_roles
+from learning.envs.table_tennis_spaces import (
+    ACTION_DTYPE,
+    ACTION_SIZE,
+    OBSERVATION_DTYPE,
+    OBSERVATION_SIZE,
+)
 
 SCENE_FILE = "table_tennis_scene.xml"
 JOINTS = ("shoulder_yaw", "shoulder_pitch", "elbow", "wrist")
@@ -165,8 +170,8 @@ class TableTennisEnv(gym.Env):
     render_mode=None)`` with plain dicts (the files config/reward.json, hysr.json,
     pam.json; a role left out or None is the shipped default), or
     ``gymnasium.make("learning/TableTennis-v0")`` with the same keyword arguments. The
-    configs pass the same checks as the learner's (learning.config.env_roles): a bad value
-    raises ``learning.config.ConfigError`` (a ValueError) naming the role and the key.
+    configs pass the same checks as the learner's (learning.envs.table_tennis_roles): a bad
+    value raises ``learning.config.ConfigError`` (a ValueError) naming the role and the key.
     ``mujoco_time_step`` is the physics step (s) and ``algo_time_step`` the control step
     (s), an integer multiple of it; each ``step()`` is exactly one
     ``mujoco.mj_step(model, data, nstep=algo_time_step / mujoco_time_step)`` call.

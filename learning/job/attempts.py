@@ -1,7 +1,7 @@
 """One learner attempt's folder: its merged configs, its timesteps, its CPUs.
 
 A run folder ``run_<run>.<iteration>-<attempt>`` (learning.contract) holds ``config/``
-(the five merged role configs with the attempt's paths, seed and timesteps, and a
+(the merged role configs with the attempt's paths, seed and timesteps, and a
 config.json naming them), then what the learner writes (learning.job.learner).
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 from learning.atomic_io import atomic_write_json
 from learning.config import RL_COMMON_DEFAULTS, RL_VEC_ENV_DEFAULTS
-from learning.contract import MODEL_FILE, ROLES, RUN_CONFIG_DIR, run_dir_name
-from learning.job.resume import timesteps_to_train
+from learning.contract import MODEL_FILE, RUN_CONFIG_DIR, run_dir_name
+from learning.job.continuation import timesteps_to_train
 from learning.records.job_state import RUNNING, Attempt, InFlight, RunState
 
 
@@ -46,9 +46,9 @@ def write_run_configs(roles: dict[str, dict[str, Any]], working_dir: Path, run: 
     roles["rl_config"].update(log_path="logs", save_path=MODEL_FILE, load_path=load_path,
                               num_timesteps=num_timesteps)
     roles["rl_common_config"]["random_seed"] = run.seed
-    for role in ROLES:
-        atomic_write_json(folder / f"{role}.json", roles[role])
-    atomic_write_json(folder / "config.json", {role: f"{role}.json" for role in ROLES})
+    for role, content in roles.items():  # the env's roles, then rl_config, rl_common_config
+        atomic_write_json(folder / f"{role}.json", content)
+    atomic_write_json(folder / "config.json", {role: f"{role}.json" for role in roles})
     return load_path
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from cluster_utils import client
 from cluster_utils.client import submission_state
 
-from learning.contract import EXIT_CONFIG
+from learning.contract import EXIT_CONFIG, JOB_SCRIPT
 from learning.job.disk import JobWriteFailed, job_write_failed, write_cluster_utils_files_atomically
 from learning.job.lock import WorkingDirLock
 from learning.job.loop import Job
@@ -55,7 +55,7 @@ def run(argv: list[str], process_started: float, main_started: float) -> int:
         position = settings_position(argv)
         settings = (parse_parameter_dict(argv[position])
                     if "--parameter-dict" in argv and position is not None else {})
-        return write_report(probe, settings, "run_learning.py")
+        return write_report(probe, settings, JOB_SCRIPT)
     sign_messages_to_sweep()  # the launcher's sweeps take only signed messages
     forced_dir = standalone_working_dir(argv)
     if forced_dir is not None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import fcntl
 import os
 import select
 import shlex
@@ -35,6 +34,7 @@ from learning.contract import (
     STDERR_FILE,
     STDOUT_FILE,
 )
+from learning.locks import try_lock
 from learning.signal_handlers import SignalHandlers
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
@@ -122,7 +122,7 @@ class CpuReservation:
     random, without regard to the jobs already running, so two concurrent jobs often
     share one core while another idles.  With the job setting ``local_cpu_pinning`` the
     job instead takes as many CPUs as it was given from those no other such job holds
-    (one ``flock`` per CPU on ``cpu<N>.lock`` in the user's private folder
+    (one ``flock`` (learning.locks) per CPU on ``cpu<N>.lock`` in the user's private folder
     :func:`cpu_lock_folder`, released when the job process ends) and runs its concurrent
     learners on them, one learner per CPU.  Only for a single machine: under Slurm the
     allocation is right.
@@ -163,8 +163,10 @@ class CpuReservation:
                 warn(f"warning: not using CPU {cpu} for pinning: {folder / name} {e}")
                 continue
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+                taken = try_lock(fd)
+            except OSError:  # a file system that cannot lock: not this CPU
+                taken = False
+            if not taken:
                 os.close(fd)
                 continue
             self._files.append(fd)

@@ -14,8 +14,6 @@ without the lock.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 import socket
 import time
@@ -25,9 +23,7 @@ from typing import IO
 from learning.contract import JOB_LOCK_FILE
 from learning.job.disk import job_write_failed
 from learning.job.settings import JobFailed
-
-#: flock errors that mean "this file system cannot lock", not "someone holds the lock"
-UNSUPPORTED = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
+from learning.locks import UNSUPPORTED, open_untruncated, read_holder, try_lock, write_holder
 
 
 class JobRunning(JobFailed):
@@ -45,45 +41,37 @@ class WorkingDirLock:
     def acquire(self) -> str | None:
         """Take the lock; JobRunning if another process holds it. Returns a warning when
         the file system cannot lock (the job then runs without), else None."""
-        try:  # "a+": not truncated, the holder's record stays readable
-            handle = open(self.path, "a+")
+        try:  # not truncated: the holder's record stays readable
+            handle = open_untruncated(self.path)
         except OSError as e:
             raise job_write_failed(e, self.path) from e
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            taken = try_lock(handle)
         except OSError as e:
-            holder = self._holder(handle)
             handle.close()
             if e.errno in UNSUPPORTED:
                 return (f"warning: cannot lock {self.path} ({os.strerror(e.errno)}): a second"
                         " copy of this job in the same folder would not be noticed")
-            if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                raise
+            raise
+        if not taken:
+            holder = read_holder(handle) or "its process is unknown"
+            handle.close()
             raise JobRunning(
                 f"another copy of this job is running in {self.path.parent} ({holder}); this"
                 " one stops without touching it. Let that copy finish (or stop it), then run"
                 " the same command again to continue"
-            ) from e
+            )
         self._file = handle
         self._record(handle)
         return None
-
-    @staticmethod
-    def _holder(handle: IO[str]) -> str:
-        handle.seek(0)
-        text = handle.read().strip()
-        return text or "its process is unknown"
 
     @staticmethod
     def _record(handle: IO[str]) -> None:
         """Who holds the lock, for the message of a second copy (best effort: a full disk
         leaves it empty)."""
         try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since"
-                         f" {time.strftime('%Y-%m-%d %H:%M:%S')}")
-            handle.flush()
+            write_holder(handle, f"pid {os.getpid()} on {socket.gethostname()} since"
+                                 f" {time.strftime('%Y-%m-%d %H:%M:%S')}")
         except OSError:
             pass
 

@@ -25,7 +25,7 @@ a learner's config error) fails the job: the other learners are asked to save an
 (SIGTERM), then the job raises. A learner killed, crashed, stopped or stalled (its
 heartbeat silent for the job setting ``learner_stall_seconds``: SIGSTOP, hung; the job
 stops it, learning.job.stall) is retried from the newest complete model it saved (its
-checkpoints, learning.job.resume). A write that fails, the job's or a learner's (a full
+checkpoints, learning.job.continuation). A write that fails, the job's or a learner's (a full
 disk, a read-only one), stops the job the same way but leaves its state running, so the
 same command continues once the disk is usable (learning.job.disk); a working directory
 deleted while the job runs fails it, saying so. Only the main thread changes the restart
@@ -65,7 +65,6 @@ from learning.contract import (
     OUTCOME_OK,
     OUTCOME_WRITE_FAILED,
     RUN_CONFIG_DIR,
-    STATE_FILE,
 )
 from learning.job import metrics as job_metrics
 from learning.job.attempts import (
@@ -74,6 +73,7 @@ from learning.job.attempts import (
     remove_temporary_files,
     torch_threads,
 )
+from learning.job.continuation import continue_from_attempt
 from learning.job.disk import (
     JobLog,
     JobWriteFailed,
@@ -92,8 +92,7 @@ from learning.job.learner import (
 )
 from learning.job.outcomes import Outcome, classify, classify_files, stalled
 from learning.job.pool import LearnerPool, RunningLearner
-from learning.job.pruning import Pruner, next_run, read_pruning
-from learning.job.resume import continue_from_attempt
+from learning.job.pruning import IterationRecorder, next_run, read_pruning
 from learning.job.settings import (
     JobConfigError,
     JobFailed,
@@ -114,6 +113,7 @@ from learning.records.job_state import (
     load_state,
     remove_stale_temporary_files,
     save_state,
+    state_path,
 )
 
 
@@ -149,7 +149,8 @@ class Job:
         self.segment = Segment(pid=os.getpid(), host=socket.gethostname(),
                                started=process_started, main_started=main_started)
         self.state.segments.append(self.segment)
-        self.pruner = Pruner(settings, pruning, self.working_dir, self.state, self.log)
+        self.recorder = IterationRecorder(settings, pruning, self.working_dir, self.state,
+                                          self.log)
         self.reserve.create()
         if not self.save():
             raise self.halt or self.failure
@@ -166,7 +167,7 @@ class Job:
             self.reserve.write(lambda: save_state(self.working_dir, self.state))
         except OSError as e:
             self._state_unwritable = True
-            self._halt(job_write_failed(e, self.working_dir / STATE_FILE))
+            self._halt(job_write_failed(e, state_path(self.working_dir)))
             return False
         return True
 
@@ -183,7 +184,7 @@ class Job:
         if state is None:
             state = self._new_state(digest)
         else:
-            self.log(f"resuming from {self.working_dir / STATE_FILE}")
+            self.log(f"resuming from {state_path(self.working_dir)}")
         state.max_attempts = self.options.max_attempts
         return state
 
@@ -191,7 +192,7 @@ class Job:
         stale = self.working_dir / f"stale-{time.strftime('%Y%m%d-%H%M%S')}"
         stale.mkdir()
         for item in self.working_dir.iterdir():
-            if item.name == STATE_FILE or item.name.startswith("run_"):
+            if item == state_path(self.working_dir) or item.name.startswith("run_"):
                 item.rename(stale / item.name)
         self.log(f"the restart state belonged to other parameters; moved it to {stale}")
 
@@ -263,7 +264,7 @@ class Job:
     def _may_start(self) -> bool:
         return (self.state.status != FAILED and self.halt is None
                 and self.forwarder.received is None
-                and not (self.connected and self.round_started) and not self.pruner.stopped)
+                and not (self.connected and self.round_started) and not self.recorder.stopped)
 
     def _start_learners(self) -> None:
         """A learner for each waiting run, as long as a CPU slot is free."""
@@ -284,8 +285,8 @@ class Job:
         if self.halt is not None:
             self._end_segment(self.halt.outcome)
             raise self.halt
-        if self.pruner.stopped:
-            return self._finish(self.pruner.stop_metrics())
+        if self.recorder.stopped:
+            return self._finish(self.recorder.stop_metrics())
         if all(run.status == FINISHED for run in self.state.runs):
             return self._finish()
         if self.forwarder.received is not None:
@@ -321,15 +322,16 @@ class Job:
             missing = "; ".join(unscored) or f"its metrics have NaN: {metrics}"
             self._fail(f"no result to report (a job never reports NaN metrics): the runs of"
                        f" {self.working_dir} finished, but {missing}. Check those"
-                       f" files, or move {STATE_FILE} away to train the job again")
+                       f" files, or move {state_path(self.working_dir).name} away to train the job"
+                       " again")
             return self._end_round()
         self.state.status = FINISHED
         self.state.metrics = metrics
-        self.pruner.finish(self.state, metrics)
+        self.recorder.finish(self.state, metrics)
         self._end_segment("finished")
         if self.halt is not None or self._vanished:  # the state could not record it
             raise self.halt or self.failure  # a job run again reports it
-        self.log(f"{'stopped early' if self.pruner.stopped else 'finished'}: {metrics}")
+        self.log(f"{'stopped early' if self.recorder.stopped else 'finished'}: {metrics}")
         try:  # metrics.csv, param_choice.csv (atomic: learning.job.disk), then the server
             client.finalize_job(dict(metrics), self.settings)
         except OSError as e:  # a job run again reports its finished state's metrics
@@ -384,8 +386,8 @@ class Job:
             self.pool.terminate_all()
 
     def _start_attempt(self, run: RunState, cpus: frozenset[int]) -> None:
-        roles = self.pruner.attempt_roles(self.configs.roles, run,
-                                          self.options.training_iterations)
+        roles = self.recorder.attempt_roles(self.configs.roles, run,
+                                            self.options.training_iterations)
         try:
             attempt, entry, run_dir = new_attempt(roles, self.working_dir, run, cpus)
         except JobConfigError as e:  # a template changed between two chunks of the job
@@ -427,7 +429,7 @@ class Job:
         if self._working_dir_gone():  # its outcome is that of the missing files
             return
         stopping = (self.forwarder.received is not None or self.state.status == FAILED
-                    or self.halt is not None or self.pruner.stopped)
+                    or self.halt is not None or self.recorder.stopped)
         outcome = classify(self.working_dir / attempt.dir, result, stopping)
         if stall is not None:
             outcome = stalled(outcome, stall.describe(), result)
@@ -545,6 +547,6 @@ class Job:
             if target:
                 done += max(0.0, min(1.0, (r.resume_timesteps - start) / (target - start)))
         client.announce_fraction_finished(done / (iterations * len(self.state.runs)))
-        if self.pruner.after_settle(self.state):  # the rule stops the job now
+        if self.recorder.after_settle(self.state):  # the rule stops the job now
             self.save()
             self._stop_learners()

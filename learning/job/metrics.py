@@ -8,12 +8,12 @@ Job metrics (all floats; NaN when no run produced the value):
 ``mean_eval_reward`` / ``std_eval_reward``
     mean / standard deviation over runs of ``mean_reward`` in the run's final
     evaluation.json (deterministic policy, ``evaluation_episodes`` episodes).
-``mean_hit_rate``
-    mean over runs of ``hit_rate`` in evaluation.json.
-``mean_return_rate`` / ``std_return_rate``
-    mean / standard deviation over runs of ``return_rate`` in evaluation.json (the share
-    of evaluation episodes whose ball was hit and landed within
-    ``evaluation_target_radius`` of the target).
+the env's own, ``<statistic>_<key>``
+    mean or standard deviation over runs of ``key`` in evaluation.json, as the env's
+    plug-in asks (learning.plugins.envs, ``EnvPlugin.metrics``): learning/TableTennis-v0
+    reports ``mean_hit_rate``, ``mean_return_rate`` and ``std_return_rate`` (the share of
+    evaluation episodes whose ball was hit, and hit and landed within
+    ``evaluation_target_radius`` of the target); a plain gymnasium env none.
 ``stopped_early``
     1.0 if the job's pruning rule stopped it after ``trained_iterations`` training
     iterations (learning.job.pruning): every metric is then its running estimate, the
@@ -35,6 +35,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from learning.config.checks import is_number
 from learning.contract import (
     EPREWMEAN_COLUMN,
     EVALUATION_FILE,
@@ -44,22 +45,36 @@ from learning.contract import (
     OUTCOME_OK,
     PROGRESS_FILE,
 )
-from learning.job.outcomes import is_finite, read_json
+from learning.job.outcomes import read_json
+from learning.plugins.envs import DEFAULT_ENV_ID, EnvPlugin, env_plugin
 from learning.records.job_state import RunState, Score
 
-METRIC_NAMES = (
-    "mean_eprewmean",
-    "std_eprewmean",
-    "mean_eval_reward",
-    "std_eval_reward",
-    "mean_hit_rate",
-    "mean_return_rate",
-    "std_return_rate",
-    "failed_attempts",
-    "finished_runs",
-    "stopped_early",
-    "trained_iterations",
-)
+#: every job's metrics, before and after those of its env
+TRAINING_METRICS = ("mean_eprewmean", "std_eprewmean", "mean_eval_reward", "std_eval_reward")
+JOB_METRICS = ("failed_attempts", "finished_runs", "stopped_early", "trained_iterations")
+
+
+def metric_names(env: EnvPlugin | None = None) -> tuple[str, ...]:
+    """The metrics a job on ``env`` (None: the default env) reports, in order."""
+    return (*TRAINING_METRICS, *(env or env_plugin()).job_metric_names(), *JOB_METRICS)
+
+
+#: the metrics of a job on the default env (a job on another env: metric_names)
+METRIC_NAMES = metric_names()
+
+
+def metric_names_of_settings(settings: dict, cwd: Path | None = None) -> tuple[str, ...]:
+    """The metrics a job with these settings reports: those of the env its templates (and
+    parameters) choose. Templates that cannot be read yet give the default env's: their
+    own check names the problem."""
+    from learning.job.settings import JobConfigError, merged_configs
+    from learning.plugins.envs import UnknownEnvError, env_plugin_for
+
+    try:
+        rl_common = merged_configs(settings, cwd=cwd, validate=False).roles["rl_common_config"]
+        return metric_names(env_plugin_for(rl_common))
+    except (JobConfigError, UnknownEnvError, ImportError, KeyError, AttributeError):
+        return METRIC_NAMES
 
 
 def last_eprewmean(progress_csv: Path) -> float | None:
@@ -80,7 +95,7 @@ def last_eprewmean(progress_csv: Path) -> float | None:
 
 
 def _mean_std(values: list[Any]) -> tuple[float, float]:
-    values = [v for v in values if is_finite(v)]
+    values = [v for v in values if is_number(v)]
     if not values:
         return math.nan, math.nan
     mean = sum(values) / len(values)
@@ -94,21 +109,30 @@ def job_metrics(scores: list[Score], failed_attempts: int, trained_iterations: i
     metrics."""
     mean_ep, std_ep = _mean_std([s.eprewmean for s in scores])
     mean_eval, std_eval = _mean_std([s.eval_reward for s in scores])
-    mean_hit, _ = _mean_std([s.hit_rate for s in scores])
-    mean_return, std_return = _mean_std([s.return_rate for s in scores])
-    return {
+    metrics = {
         "mean_eprewmean": mean_ep,
         "std_eprewmean": std_ep,
         "mean_eval_reward": mean_eval,
         "std_eval_reward": std_eval,
-        "mean_hit_rate": mean_hit,
-        "mean_return_rate": mean_return,
-        "std_return_rate": std_return,
+    }
+    for key, statistics in env_of(scores).metrics.items():
+        mean, std = _mean_std([s.env_metrics.get(key, math.nan) for s in scores])
+        metrics.update({f"{statistic}_{key}": mean if statistic == "mean" else std
+                        for statistic in statistics})
+    metrics.update({
         "failed_attempts": float(failed_attempts),
         "finished_runs": float(len(scores)),
         "stopped_early": 1.0 if stopped_early else 0.0,
         "trained_iterations": float(trained_iterations),
-    }
+    })
+    return metrics
+
+
+def env_of(scores: list[Score]) -> EnvPlugin:
+    """The plug-in of the env the scored runs trained on (the default env where their
+    evaluations did not say: written before env plug-ins, or missing)."""
+    env_id = next((s.env_id for s in scores if s.env_id is not None), DEFAULT_ENV_ID)
+    return env_plugin(env_id)
 
 
 def score_after(working_dir: Path, run: RunState, iteration: int) -> Score | None:
@@ -127,14 +151,22 @@ def score_after(working_dir: Path, run: RunState, iteration: int) -> Score | Non
         if eprewmean is not None:
             break
     evaluation = read_json(working_dir / done[-1].dir / LOG_DIR / EVALUATION_FILE) or {}
+    env_id = evaluation.get("env_id")
+    env_id = env_id if isinstance(env_id, str) else None
     return Score(
         eprewmean=math.nan if eprewmean is None else eprewmean,
         eval_reward=evaluation.get("mean_reward", math.nan),
-        hit_rate=evaluation.get("hit_rate", math.nan),
-        return_rate=evaluation.get("return_rate", math.nan),
         timesteps=evaluation.get("num_timesteps"),
         model=f"{done[-1].dir}/{MODEL_FILE}",
+        env_metrics={key: _number(evaluation.get(key))
+                     for key in env_plugin(env_id or DEFAULT_ENV_ID).metrics},
+        env_id=env_id,
     )
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(
+        value, bool) else math.nan
 
 
 def run_score(working_dir: Path, run: RunState) -> Score:
@@ -153,7 +185,7 @@ MAY_BE_NAN = ("mean_eprewmean", "std_eprewmean")
 
 
 def all_finite(metrics: dict[str, float]) -> bool:
-    return all(is_finite(value) for key, value in metrics.items() if key not in MAY_BE_NAN)
+    return all(is_number(value) for key, value in metrics.items() if key not in MAY_BE_NAN)
 
 
 def unscored_runs(runs: list[RunState]) -> list[str]:
@@ -165,11 +197,12 @@ def unscored_runs(runs: list[RunState]) -> list[str]:
         if run.score is None:
             problems.append(f"run {run.run} has no score")
             continue
-        final_dir = Path(run.final_model or "").parent
-        sources = {"eval_reward": f"mean_reward of {final_dir / LOG_DIR / EVALUATION_FILE}",
-                   "hit_rate": f"hit_rate of {final_dir / LOG_DIR / EVALUATION_FILE}"}
-        missing = [f"{name} ({source})" for name, source in sources.items()
-                   if not is_finite(getattr(run.score, name))]
+        evaluation = Path(run.final_model or "").parent / LOG_DIR / EVALUATION_FILE
+        values = {"eval_reward": (run.score.eval_reward, "mean_reward")}
+        values.update({key: (run.score.env_metrics.get(key), key)
+                       for key in env_of([run.score]).metrics})
+        missing = [f"{name} ({source} of {evaluation})"
+                   for name, (value, source) in values.items() if not is_number(value)]
         if missing:
             problems.append(f"run {run.run} has no {', no '.join(missing)}")
     return problems

@@ -14,10 +14,10 @@ progress, learning.job.stall). Diverged and failed attempts are retried.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from learning.config.checks import is_number
 from learning.contract import (
     EVALUATION_FILE,
     EXIT_CONFIG,
@@ -61,10 +61,6 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def is_finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def stderr_tail(run_dir: Path, lines: int = 3) -> str:
     try:
         text = (run_dir / STDERR_FILE).read_text(errors="replace")
@@ -89,7 +85,7 @@ def classify_files(run_dir: Path) -> Outcome:
                            None)
         if not model_saved:
             return Outcome(OUTCOME_FAILED, f"finished without saving {MODEL_FILE}", None)
-        if not is_finite(evaluation.get("mean_reward")):
+        if not is_number(evaluation.get("mean_reward")):
             return Outcome(OUTCOME_DIVERGED,
                            f"evaluation mean_reward is {evaluation.get('mean_reward')}", None)
         return Outcome(OUTCOME_OK, "", info.get("num_timesteps"))

@@ -3,7 +3,8 @@
 Settings (what cluster_utils passes as ``--parameter-dict``, or a settings.json):
 
 ``config.config_templates``
-    the templates file mapping the five roles to template files (like config.json).
+    the templates file mapping the roles (the env's, rl_config, rl_common_config) to
+    template files (like config.json).
     A relative path resolves against the current directory (cluster_utils starts jobs
     in the project directory), then against the project directory.
 ``config.<role>.<key>``
@@ -27,7 +28,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,17 +41,8 @@ from learning.config import (
     read_role_files,
 )
 from learning.config.checks import is_integer, is_number
-from learning.contract import METRICS_FILE, PROJECT_DIR, ROLES
+from learning.contract import COMMON_ROLES, METRICS_FILE, PROJECT_DIR
 from learning.parameter_dict import ParameterDictError, parse_parameter_dict, plain_repr
-
-OPTION_DEFAULTS = {"learning_runs_per_job": 3, "max_attempts": 3, "training_iterations": 1}
-#: seconds (numbers >= 1) of the watch for stalled learners; not part of the job's identity
-STALL_DEFAULTS = {"learner_stall_seconds": 1800, "learner_startup_seconds": 1800}
-KNOWN_SETTINGS = (
-    "config", "working_dir", "id", "singularity", "local_cpu_pinning", *OPTION_DEFAULTS,
-    *STALL_DEFAULTS,
-    "pruning", "intermediate_evaluation_episodes",  # learning.job.pruning
-)
 
 
 class JobFailed(RuntimeError):
@@ -85,6 +77,20 @@ class JobOptions:
     learner_startup_seconds: float = 1800  #: allowed before the first heartbeat
 
 
+_DEFAULTS = {f.name: f.default for f in fields(JobOptions)}
+#: the options that count (integers >= 1), with their defaults
+OPTION_DEFAULTS = {key: _DEFAULTS[key]
+                   for key in ("learning_runs_per_job", "max_attempts", "training_iterations")}
+#: seconds (numbers >= 1) of the watch for stalled learners; not part of the job's identity
+STALL_DEFAULTS = {key: _DEFAULTS[key]
+                  for key in ("learner_stall_seconds", "learner_startup_seconds")}
+KNOWN_SETTINGS = (
+    "config", "working_dir", "id", "singularity", "local_cpu_pinning", *OPTION_DEFAULTS,
+    *STALL_DEFAULTS,
+    "pruning", "intermediate_evaluation_episodes",  # learning.job.pruning
+)
+
+
 def read_options(settings: dict[str, Any]) -> JobOptions:
     unknown = [key for key in settings if key not in KNOWN_SETTINGS]
     if unknown:
@@ -104,7 +110,7 @@ def read_options(settings: dict[str, Any]) -> JobOptions:
             raise JobConfigError(f"setting {key}: expected a number of seconds >= 1, got"
                                  f" {value!r}")
         options[key] = value
-    pinning = settings.get("local_cpu_pinning", False)
+    pinning = settings.get("local_cpu_pinning", _DEFAULTS["local_cpu_pinning"])
     if not isinstance(pinning, bool):
         raise JobConfigError(
             f"setting local_cpu_pinning: expected true or false, got {pinning!r}"
@@ -126,8 +132,8 @@ def resolve_templates_path(value: Any, cwd: Path | None = None) -> Path:
     if not isinstance(value, str) or not value:
         raise ParameterError(
             "parameter 'config.config_templates' is required: the path of a JSON file"
-            " mapping the roles " + ", ".join(ROLES) + " to template files"
-            " (e.g. hp_optim/config_templates_ppo.json)"
+            " mapping the roles of the env (its own, then " + ", ".join(COMMON_ROLES) + ")"
+            " to template files (e.g. hp_optim/config_templates_ppo.json)"
         )
     path = Path(value).expanduser()
     candidates = [path] if path.is_absolute() else [(cwd or Path.cwd()) / path,

@@ -36,23 +36,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from learning.numpy_scalars import without_numpy_scalars
 from learning.sweep_messages import MessageError, read_message
 
 LOOPBACK = "127.0.0.1"
 #: exit codes of a local job script that are not a failure: finished, exit for resume
 NOT_FAILED_EXIT_CODES = (0, 3)
-
-
-def plain(value: Any) -> Any:
-    """``value`` with every numpy scalar (also inside dicts, lists, tuples) as the plain
-    Python value it holds."""
-    if isinstance(value, dict):
-        return {plain(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(plain(v) for v in value)
-    if type(value).__module__ == "numpy" and hasattr(value, "item"):
-        return value.item()
-    return value
 
 
 @dataclass
@@ -172,7 +161,7 @@ def patched_cluster_utils(plan: PatchPlan) -> Iterator[dict]:
     original_final_setting = Job.generate_final_setting
 
     def generate_final_setting(self, paths):
-        return plain(original_final_setting(self, paths))
+        return without_numpy_scalars(original_final_setting(self, paths))
 
     original_initialize = job_manager.initialize_hp_optimizer
 

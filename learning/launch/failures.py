@@ -14,8 +14,8 @@ jobs it raises "Too many jobs failed" or crashes on its empty results table.
   ``<jobs folder>/<iteration>_<id>.sh.err``; Slurm: ``<iteration>_<id>.err``), else what
   the job sent to the server, else the job's ``job.log``;
 - every failure is recorded in ``<results>/failed_jobs.json`` (the last lines of its
-  error output, as data; cluster_utils deletes its jobs folder at the end), which the
-  inspection shows;
+  error output, as data; cluster_utils deletes its jobs folder at the end; format and
+  reader: learning.records.failed_jobs), which the inspection shows;
 - when ``stop_after`` jobs (default 3) have failed and none has finished yet, it raises
   :class:`SweepFailing` with one paragraph: the cause as the first job printed it, the
   file to read, and what to do; the launcher then stops the sweep's jobs and exits 1.
@@ -23,15 +23,18 @@ jobs it raises "Too many jobs failed" or crashes on its empty results table.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from learning.atomic_io import atomic_write_json
-from learning.contract import FAILED_JOBS_FILE, FAILED_JOBS_FORMAT, JOB_LOG_FILE
+from learning.contract import JOB_LOG_FILE
+from learning.records.failed_jobs import (
+    FailedJob,
+    failed_jobs_path,
+    read_failed_jobs,
+    write_failed_jobs,
+)
 
 DEFAULT_STOP_AFTER = 3
 TAIL_LINES = 20
@@ -41,16 +44,6 @@ NOISE_PREFIXES = ("Sending errors to", "Sending confirmation of exit", "Failed w
 
 class SweepFailing(Exception):
     """The sweep's first jobs all failed; the message is the paragraph to show."""
-
-
-@dataclass
-class FailedJob:
-    job_id: int
-    iteration: int | None
-    error: str  #: the last line of its error output
-    source: str  #: where that came from (a file, or "cluster_utils")
-    tail: list[str]  #: the last lines of its error output
-    time: str
 
 
 def _tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
@@ -97,19 +90,6 @@ def describe(job: Any) -> FailedJob:
                      time.strftime("%Y-%m-%d %H:%M:%S"))
 
 
-def read_failed_jobs(root: Path) -> list[dict]:
-    """The failures recorded in ``root/failed_jobs.json`` (read as data; [] if missing or
-    not of this format)."""
-    try:
-        data = json.loads((Path(root) / FAILED_JOBS_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return []
-    if not isinstance(data, dict) or data.get("format") != FAILED_JOBS_FORMAT:
-        return []
-    jobs = data.get("jobs")
-    return [job for job in jobs if isinstance(job, dict)] if isinstance(jobs, list) else []
-
-
 class FailureWatch:
     """Reports, records and judges a sweep's failed jobs (see the module docstring)."""
 
@@ -140,10 +120,8 @@ class FailureWatch:
             raise SweepFailing(self.paragraph())
 
     def save(self) -> None:
-        jobs = self.earlier + [asdict(f) for f in self.reported.values()]
         try:
-            atomic_write_json(self.root / FAILED_JOBS_FILE,
-                              {"format": FAILED_JOBS_FORMAT, "jobs": jobs})
+            write_failed_jobs(self.root, self.earlier + list(self.reported.values()))
         except OSError as e:
             print(f"note: cannot record the failed jobs in {e.filename}: {e.strerror}")
 
@@ -155,6 +133,6 @@ class FailureWatch:
             f" the others would most likely fail the same way. Job {first.job_id} printed:\n"
             f"{shown}\n"
             f"Read it in full in {first.source}; every failed job's error output is recorded"
-            f" in {self.root / FAILED_JOBS_FILE}. Fix the cause, then continue with:\n"
+            f" in {failed_jobs_path(self.root)}. Fix the cause, then continue with:\n"
             f"    {self.continue_command or 'the same command with --resume'}"
         )

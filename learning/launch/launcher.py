@@ -1,5 +1,6 @@
-"""``python -m learning.sweep FILE [key=value ...]`` (``lttfs-sweep``): a sweep, checked
-before it starts, resumable after its main process died, safe on a shared cluster.
+"""``lttfs sweep FILE [key=value ...]`` (``python -m learning.launch``, ``python -m
+learning.sweep``; ``lttfs check FILE`` is its ``--check``): a sweep, checked before it
+starts, resumable after its main process died, safe on a shared cluster.
 
 A thin launcher over cluster_utils 3.0's own ``hp_optimization`` and ``grid_search``
 (the same hp_optim files, the same ``key=value`` overrides, run in this process through
@@ -72,17 +73,33 @@ from learning.sweep_messages import (
 
 EXIT_FAILED = 1
 GUARD_LOG = "sweep_guard.log"
+PROG = "python -m learning.launch"
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m learning.sweep",
-        description="Check and run a cluster_utils hp_optimization or grid_search; resume"
-                    " it after its main process died.",
-    )
+def _file_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("settings_file", type=Path, help="an hp_optim JSON file")
     parser.add_argument("settings", nargs="*", metavar="KEY=VALUE",
                         help="cluster_utils overrides, e.g. 'results_dir=\"/scratch/r\"'")
+
+
+def parse_check_args(argv: list[str] | None, prog: str) -> argparse.Namespace:
+    """``lttfs check``'s arguments: the launcher's ``--check`` and nothing else."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Pre-flight of a cluster_utils hp_optimization or grid_search:"
+                               " check everything a sweep needs, start nothing.")
+    _file_arguments(parser)
+    args = parser.parse_intermixed_args(argv)
+    args.check, args.resume, args.fresh, args.accept_changes = True, False, False, False
+    return args
+
+
+def parse_args(argv: list[str] | None, prog: str = PROG) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Check and run a cluster_utils hp_optimization or grid_search; resume"
+                    " it after its main process died.",
+    )
+    _file_arguments(parser)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true",
                       help="pre-flight only: check everything, start nothing")
@@ -292,8 +309,19 @@ def launch(sweep: SweepFile, args: argparse.Namespace, distributions: list) -> i
     return code
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    """Check and run the sweep in this process; ``argv`` without the program name (default:
+    sys.argv[1:]). A process's entry is :func:`cli`."""
+    return check_and_launch(parse_args(argv, prog))
+
+
+def check_main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    """``lttfs check FILE [KEY=VALUE ...]``: the pre-flight only (``--check``)."""
+    return check_and_launch(parse_check_args(argv, prog))
+
+
+def check_and_launch(args: argparse.Namespace) -> int:
+    """The pre-flight, then (unless ``--check``) the launch."""
     try:
         sweep = read_sweep_file(args.settings_file, args.settings)
     except SweepFileError as e:
@@ -311,11 +339,20 @@ def main(argv: list[str] | None = None) -> int:
     return launch(sweep, args, result.distributions)
 
 
-def cli() -> None:
-    """Console entry (``lttfs-sweep``, ``python -m learning.sweep``): re-execute once with a
-    fresh sweep tag in the environment (see learning.launch.guard), then run main()."""
+def cli(argv: list[str] | None = None, prog: str = PROG) -> int:
+    """A process's entry (``lttfs sweep``, ``python -m learning.launch``, ``python -m
+    learning.sweep``); ``argv`` without the program name (default: sys.argv[1:]).
+
+    Checks the arguments (``--help`` and usage errors under the name the user typed), then
+    re-executes this interpreter once as ``python -m learning.launch ARGV`` with a fresh
+    sweep tag in its environment (see learning.launch.guard), whatever started it, and
+    runs main() there. (``-m`` imports from the current folder first: run from the
+    repository, as sweeps are, that is the checkout's package, which the jobs run too.)"""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parse_args(argv, prog)
     env = guard.fresh_tag_environment()
     if env is not None:
         sys.stdout.flush()
-        os.execve(sys.executable, [sys.executable, "-m", "learning.launch", *sys.argv[1:]], env)
-    sys.exit(main())
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, "-m", "learning.launch", *argv], env)
+    return main(argv, prog)

@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from learning.launch.sweep_file import SweepFile
+from learning.numpy_scalars import without_numpy_scalars
 from learning.records.safe_pickle import Stub, load_inert
 
 ALL_DATA = "all_data.csv"
@@ -67,10 +68,6 @@ def _check_status(root: Path, metric: str, minimize: bool) -> None:
                            f" {minimize}); start again with --fresh")
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
 def _new_optimizer(sweep: SweepFile, distributions: list) -> Any:
     from cluster_utils.server.settings import optimizer_dict
 
@@ -86,15 +83,15 @@ def _tell_nevergrad(optimizer: Any, table: pd.DataFrame) -> None:
     order = table.sort_values("_id") if "_id" in table.columns else table
     for _, row in order.iterrows():
         value = float(row[optimizer.metric_to_optimize])
-        kwargs = {name: _plain(row[name]) for name in optimizer.params}
+        kwargs = {name: without_numpy_scalars(row[name]) for name in optimizer.params}
         try:
             candidate = ng.parametrization.spawn_child(new_value=((), kwargs))
             ng.tell(candidate, value if optimizer.minimize else -value)
         except Exception as e:  # nevergrad's own errors (an optimizer that cannot)
             raise RebuildError(
                 f"nevergrad's {type(ng).__name__} cannot be told the recorded job"
-                f" {_plain(row.get('_id'))} ({type(e).__name__}: {e}); start again with"
-                " --fresh") from e
+                f" {without_numpy_scalars(row.get('_id'))} ({type(e).__name__}: {e}); start"
+                " again with --fresh") from e
 
 
 def rebuild_optimizer(sweep: SweepFile, distributions: list,

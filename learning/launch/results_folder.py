@@ -29,7 +29,6 @@ refuses if they do not.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -41,6 +40,7 @@ from typing import Any
 from learning.contract import METRICS_FILE, SETTINGS_FILE
 from learning.launch.optimizer_rebuild import RebuildError, rebuild_optimizer, recorded_jobs
 from learning.launch.sweep_file import SweepFile
+from learning.locks import lock_within, open_untruncated, read_holder, write_holder
 
 LOCK_FILE = "sweep.lock"
 WORKING_DIRS = "working_directories"  # cluster_utils' current_result_dir
@@ -52,35 +52,25 @@ class ResultsDirError(Exception):
 
 
 class ResultsLock:
-    """An exclusive flock on ``<results folder>/sweep.lock`` holding the owner's pid."""
+    """An exclusive flock (learning.locks) on ``<results folder>/sweep.lock`` holding the
+    owner's pid."""
 
     def __init__(self, root: Path) -> None:
         self.path = root / LOCK_FILE
-        self.file = open(self.path, "a+")  # noqa: SIM115 (held for the process's life)
+        self.file = open_untruncated(self.path)  # held for the process's life
 
     @property
     def fd(self) -> int:
         return self.file.fileno()
 
     def acquire(self, wait: float) -> bool:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(0.5)
-                continue
-            self.file.seek(0)
-            self.file.truncate()
-            self.file.write(f"{os.getpid()}\n")
-            self.file.flush()
-            return True
+        if not lock_within(self.file, wait):
+            return False
+        write_holder(self.file, f"{os.getpid()}\n")
+        return True
 
     def holder(self) -> str:
-        self.file.seek(0)
-        return self.file.read().strip() or "?"
+        return read_holder(self.file) or "?"
 
     def close(self) -> None:
         self.file.close()

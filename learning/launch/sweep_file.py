@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from learning.config import ConfigError, json_kind
+from learning.config.checks import is_integer
 from learning.launch.substitution import SubstitutionError, substitute_all
 
 HP_OPTIMIZATION = "hp_optimization"
@@ -146,10 +147,6 @@ def read_sweep_file(path: str | Path, overrides: list[str]) -> SweepFile:
     return SweepFile(path, list(overrides), params, kind)
 
 
-def _is_int(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
 def _check_keys(sweep: SweepFile, section: str, given: Any, required: tuple,
                 optional: tuple) -> list[ConfigError]:
     prefix = f"{section}." if section else ""
@@ -221,18 +218,18 @@ def _optimization_problems(sweep: SweepFile) -> list[ConfigError]:
     if problems:
         return problems
     for key in ("number_of_samples", "n_jobs_per_iteration"):
-        if not _is_int(setting[key], 1):
+        if not is_integer(setting[key], 1):
             problems.append(sweep.problem(f"optimization_setting.{key}",
                                           f"{setting[key]!r}", "an integer >= 1"))
     resubmit = setting.get("n_completed_jobs_before_resubmit", 1)
     per_iteration = setting["n_jobs_per_iteration"]
-    if _is_int(per_iteration, 1) and not (_is_int(resubmit, 1) and resubmit <= per_iteration):
+    if is_integer(per_iteration, 1) and not (is_integer(resubmit, 1) and resubmit <= per_iteration):
         problems.append(sweep.problem("optimization_setting.n_completed_jobs_before_resubmit",
                                       f"{resubmit!r}", f"an integer in [1, {per_iteration}]"))
     if not isinstance(setting["minimize"], bool):
         problems.append(sweep.problem("optimization_setting.minimize",
                                       f"{setting['minimize']!r}", "true or false"))
-    if not _is_int(params["num_best_jobs_whose_data_is_kept"], 0):
+    if not is_integer(params["num_best_jobs_whose_data_is_kept"], 0):
         problems.append(sweep.problem("num_best_jobs_whose_data_is_kept",
                                       f"{params['num_best_jobs_whose_data_is_kept']!r}",
                                       "an integer >= 0"))
@@ -371,7 +368,7 @@ def mixed_options_problem(sweep: SweepFile, index: int, param: str,
 def _grid_problems(sweep: SweepFile) -> list[ConfigError]:
     params = sweep.params
     problems = []
-    if not _is_int(params["restarts"], 1):
+    if not is_integer(params["restarts"], 1):
         problems.append(sweep.problem("restarts", f"{params['restarts']!r}", "an integer >= 1"))
     items = params["hyperparam_list"]
     if not isinstance(items, list) or not items:

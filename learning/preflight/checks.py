@@ -29,6 +29,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from learning.contract import CONTAINER_SCRIPT, JOB_SCRIPTS
 from learning.launch.sweep_file import (
     HP_OPTIMIZATION,
     SweepFile,
@@ -38,6 +39,7 @@ from learning.launch.sweep_file import (
     mixed_options_problem,
     shape_problems,
 )
+from learning.numpy_scalars import without_numpy_scalars
 from learning.preflight import environment as preflight_env
 from learning.preflight import pruning as preflight_pruning
 from learning.preflight.interpreter import interpreter_problems
@@ -54,7 +56,8 @@ from learning.preflight.shell_safety import (
 SAMPLES_PER_PARAMETER = 5
 JOINT_SAMPLES = 5
 TEMPLATES_PARAM = "config.config_templates"
-JOB_SCRIPTS = ("run_learning.py", "run_singularity.py")
+#: the fixed params a pruning option is checked with, also when checked on its own
+PRUNING_CONTEXT = ("pruning.rule", "pruning.module", "training_iterations")
 
 
 @dataclass
@@ -87,7 +90,7 @@ def run_preflight(sweep: SweepFile) -> Preflight:
         result.distributions, _ = distribution_problems(sweep)
         entries = [_entry_of_distribution(sweep, i, d)
                    for i, d in enumerate(result.distributions)]
-        metric_problems = _metric_problems(sweep)
+        metric_problems = _metric_problems(sweep, entries)
         result.problems += metric_problems + preflight_pruning.optimizer_problems(sweep)
     else:
         entries = _grid_entries(sweep)
@@ -111,11 +114,6 @@ def run_preflight(sweep: SweepFile) -> Preflight:
 # --------------------------------------------------------------------------- values to try
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars as the job sees them (cluster_utils passes repr() of the settings)."""
-    return value.item() if type(value).__module__ == "numpy" and hasattr(value, "item") else value
-
-
 def _entry_of_distribution(sweep: SweepFile, index: int, distribution: Any) -> Entry:
     """The values to try; Discrete options also as numpy's sampling hands them to the jobs
     (integers among floats become floats), and options of mixed kinds refused."""
@@ -136,7 +134,7 @@ def _entry_of_distribution(sweep: SweepFile, index: int, distribution: Any) -> E
         distribution.prepare_samples(howmany=SAMPLES_PER_PARAMETER)
         values += [(distribution.sample(), "sampled") for _ in range(SAMPLES_PER_PARAMETER)]
     return Entry(f"optimized_params[{index}] '{name}'",
-                 [({name: _plain(value)}, where) for value, where in values],
+                 [({name: without_numpy_scalars(value)}, where) for value, where in values],
                  str(refused) if refused else None)
 
 
@@ -207,13 +205,19 @@ def _fixed_name_problems(sweep: SweepFile, distributions: list) -> list[str]:
     return []
 
 
-def _metric_problems(sweep: SweepFile) -> list[str]:
-    from learning.job.metrics import METRIC_NAMES
+def _metric_problems(sweep: SweepFile, entries: list[Entry]) -> list[str]:
+    """metric_to_optimize must be a metric the jobs report: those of the env the sweep's
+    templates choose."""
+    from learning.job.metrics import metric_names_of_settings
 
     if os.path.basename(str(sweep.params["script_relative_path"])) not in JOB_SCRIPTS:
         return []
     metric = sweep.params["optimization_setting"]["metric_to_optimize"]
-    valid = (*METRIC_NAMES, "time_elapsed")
+    try:
+        settings = job_settings(ConfigChecks(sweep, entries).reference_sample(), sweep.fixed())
+    except (ValueError, TypeError):  # names cluster_utils refuses: reported on their own
+        settings = {}
+    valid = (*metric_names_of_settings(settings, sweep.main_path), "time_elapsed")
     if metric in valid:
         return []
     return [str(sweep.problem("optimization_setting.metric_to_optimize",
@@ -228,7 +232,7 @@ class ConfigChecks:
         self.entries = entries
         self.fixed = sweep.fixed()
         self.uses_wrapper = os.path.basename(str(sweep.params["script_relative_path"])) == (
-            "run_singularity.py")
+            CONTAINER_SCRIPT)
         self.values_checked = 0
 
     def job_problem(self, sample: dict[str, Any], fixed: dict[str, Any]) -> str | None:
@@ -238,7 +242,8 @@ class ConfigChecks:
 
         settings = job_settings(sample, fixed)
         try:
-            read_pruning(settings, read_options(settings).training_iterations)
+            read_pruning(settings, read_options(settings).training_iterations,
+                         project_dir=self.sweep.main_path)
             merged_configs(settings, cwd=self.sweep.main_path)
         except JobConfigError as e:
             return str(e)
@@ -254,7 +259,7 @@ class ConfigChecks:
 
         if not self.uses_wrapper:
             return []
-        settings = job_settings(self._reference(), self.fixed)
+        settings = job_settings(self.reference_sample(), self.fixed)
         try:
             validate_settings(singularity_section(settings), self.sweep.main_path)
         except SingularitySettingsError as e:
@@ -265,7 +270,7 @@ class ConfigChecks:
         """The least a job needs besides a parameter: the templates file."""
         return {k: v for k, v in self.fixed.items() if k == TEMPLATES_PARAM}
 
-    def _reference(self) -> dict[str, Any]:
+    def reference_sample(self) -> dict[str, Any]:
         """A sample for the parameters that must be set: an optimized templates file."""
         if TEMPLATES_PARAM in self.fixed:
             return {}
@@ -275,8 +280,8 @@ class ConfigChecks:
         return {}
 
     def run(self, notes: list[str]) -> list[str]:
-        templates_error = self.job_problem(self._reference(), self._templates_only())
-        if templates_error and not self._reference():  # every other check needs them
+        templates_error = self.job_problem(self.reference_sample(), self._templates_only())
+        if templates_error and not self.reference_sample():  # every other check needs them
             return [f"fixed_params: {templates_error}"]
         fixed_problems = self._fixed_problems()
         problems = self.singularity_problems() + fixed_problems
@@ -284,7 +289,7 @@ class ConfigChecks:
         for entry in self.entries:
             for sample, where in entry.values:
                 self.values_checked += 1
-                error = self.job_problem({**self._reference(), **sample}, base)
+                error = self.job_problem({**self.reference_sample(), **sample}, base)
                 if error:
                     value = next(iter(sample.values())) if len(sample) == 1 else sample
                     problems.append(f"{entry.label} = {value!r} ({where}): {error}")
@@ -300,22 +305,31 @@ class ConfigChecks:
         return problems
 
     def _fixed_problems(self) -> list[str]:
-        error = self.job_problem(self._reference(), self.fixed)
+        error = self.job_problem(self.reference_sample(), self.fixed)
         if error is None:
             return []
-        # each fixed param on its own, so that every bad one is named; one that fails
-        # alone is checked again beside those that pass alone (pruning needs
-        # training_iterations, batch_size may need n_steps): only then is it named
-        alone = {name: self.job_problem(self._reference(), {**self._templates_only(),
+        # each fixed param on its own (with the settings it is read through: a pruning
+        # option with its rule), so that every bad one is named; one that fails alone is
+        # checked again beside those that pass alone (pruning needs training_iterations,
+        # batch_size may need n_steps): only then is it named
+        alone = {name: self.job_problem(self.reference_sample(), {**self._templates_only(),
+                                                             **self._context(name),
                                                              name: value})
                  for name, value in self.fixed.items() if name != TEMPLATES_PARAM}
         good = {name: self.fixed[name] for name, single in alone.items() if not single}
         named = []
         for name, single in alone.items():
-            if single and self.job_problem(self._reference(), {
+            if single and self.job_problem(self.reference_sample(), {
                     **self._templates_only(), **good, name: self.fixed[name]}):
                 named.append(f"fixed_params: {single}")
         return list(dict.fromkeys(named)) or [f"fixed_params: {error}"]
+
+    def _context(self, name: str) -> dict[str, Any]:
+        """The fixed params that ``name`` is read through: a ``pruning.*`` option through
+        the rule that pruning.rule names (from pruning.module), for training_iterations."""
+        if not name.startswith("pruning."):
+            return {}
+        return {key: self.fixed[key] for key in PRUNING_CONTEXT if key in self.fixed}
 
     def _joint_problems(self) -> list[str]:
         """A few samples of all parameters at once (interactions between parameters)."""

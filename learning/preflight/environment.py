@@ -15,8 +15,8 @@ import os
 import re
 import shutil
 import subprocess
-from typing import Any
 
+from learning.config.checks import is_integer
 from learning.launch.sweep_file import SweepFile
 
 SLURM_KEYS = ("partition", "request_cpus", "memory_in_mb", "request_time", "request_gpus",
@@ -32,10 +32,6 @@ def environment_problems(sweep: SweepFile) -> tuple[list[str], list[str]]:
     for check in (_script, _venv, _results_dir, _cluster):
         check(sweep, problems, notes)
     return problems, notes
-
-
-def _is_int(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def _script(sweep: SweepFile, problems: list[str], notes: list[str]) -> None:
@@ -107,13 +103,13 @@ def _cluster(sweep: SweepFile, problems: list[str], notes: list[str]) -> None:
 def _local_requirements(sweep: SweepFile, requirements: dict, problems: list[str],
                         notes: list[str]) -> None:
     cpus = requirements.get("request_cpus")
-    if not _is_int(cpus, 1):
+    if not is_integer(cpus, 1):
         problems.append(str(sweep.problem("cluster_requirements.request_cpus", f"{cpus!r}",
                                           "an integer >= 1 (CPUs per job)")))
         return
     machine = os.cpu_count() or 1  # what cluster_utils' local mode counts (cpu_count())
     max_cpus = requirements.get("max_cpus")
-    if max_cpus is not None and not _is_int(max_cpus, 1):
+    if max_cpus is not None and not is_integer(max_cpus, 1):
         problems.append(str(sweep.problem(
             "cluster_requirements.max_cpus", f"{max_cpus!r}",
             f"an integer >= 1 (the CPUs all local jobs use together), or leave it out (all"
@@ -168,14 +164,14 @@ def slurm_problems(sweep: SweepFile, requirements: dict) -> list[str]:
             problem(key, "not a Slurm setting (cluster_utils would ignore it)",
                     ", ".join(SLURM_KEYS))
     for key, minimum in (("request_cpus", 1), ("memory_in_mb", 1), ("request_gpus", 0)):
-        if key in requirements and not _is_int(requirements[key], minimum):
+        if key in requirements and not is_integer(requirements[key], minimum):
             problem(key, f"{requirements[key]!r}", f"an integer >= {minimum}")
     limit = requirements.get("request_time")
     seconds = _seconds(limit) if isinstance(limit, str) else None
     if "request_time" in requirements and seconds is None:
         problem("request_time", f"{limit!r}", 'a Slurm time such as "01:00:00" or "2-00:00:00"')
     signal = requirements.get("signal_seconds_to_timeout")
-    if signal is not None and not (_is_int(signal, 0) and (seconds is None or signal < seconds)):
+    if signal is not None and not (is_integer(signal, 0) and (seconds is None or signal < seconds)):
         problem("signal_seconds_to_timeout", f"{signal!r}",
                 "an integer number of seconds, less than request_time")
     partition = requirements.get("partition")

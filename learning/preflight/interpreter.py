@@ -24,11 +24,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from learning.contract import JOB_SCRIPTS
 from learning.job_probe import PROBE_VARIABLE, read_report
 from learning.launch.sweep_file import HP_OPTIMIZATION, SweepFile, job_settings
 
 TIMEOUT = 120
-PROJECT_SCRIPTS = ("run_learning.py", "run_singularity.py")
 
 
 def _sample(sweep: SweepFile, distributions: list) -> dict[str, Any]:
@@ -66,9 +66,9 @@ def job_script(sweep: SweepFile, sample: dict[str, Any], folder: Path) -> tuple[
 
 
 def _expected(sweep: SweepFile, sample: dict[str, Any], folder: Path) -> dict[str, Any]:
-    from learning.launch.cluster_utils_patches import plain
+    from learning.numpy_scalars import without_numpy_scalars
 
-    settings = job_settings(plain(sample), sweep.fixed())
+    settings = job_settings(without_numpy_scalars(sample), sweep.fixed())
     settings["working_dir"] = str(folder / "working_directories" / "0")
     settings["id"] = 0
     return settings
@@ -88,7 +88,7 @@ def interpreter_problems(sweep: SweepFile, distributions: list) -> tuple[list[st
     import os
 
     script_name = os.path.basename(str(sweep.params["script_relative_path"]))
-    if script_name not in PROJECT_SCRIPTS:
+    if script_name not in JOB_SCRIPTS:
         return [], [f"environment: {script_name} is not this project's job script; its"
                     " interpreter is not probed"]
     setup = "environment_setup"

@@ -3,10 +3,12 @@
 - ``kill_bad_jobs_early``: cluster_utils 3.0's rule cannot stop this project's jobs (in
   local mode its ``stop_fn`` only cancels jobs that have not started and then waits for
   every running job to end; on Slurm the ``scancel``-ed job saves, exits for resume and
-  is submitted again), so it is refused in favour of the job's own rule, the setting
-  ``pruning.keep_fraction`` (learning.job.pruning; README "Pruning").
+  is submitted again), so it is refused in favour of the job's own pruning rule, the
+  settings ``pruning.*`` (learning.job.pruning; README "Pruning").
 - ``pruning.metric`` / ``pruning.minimize`` must be what the optimization optimizes,
-  else the jobs would stop on another metric than the one cluster_utils ranks.
+  else the jobs would stop on another metric than the one cluster_utils ranks. The
+  rule's own options are checked through the rule, with the job's own code, among the
+  job settings (learning.preflight.checks.ConfigChecks).
 - ``optimizer_str: "nevergrad"``: nevergrad must be importable (cluster-utils'
   ``nevergrad`` extra) and ``optimizer_settings.opt_alg`` one of the algorithms
   cluster_utils 3.0 maps; such a sweep cannot be resumed from its status.pickle
@@ -19,9 +21,8 @@ from __future__ import annotations
 
 import os
 
+from learning.contract import JOB_SCRIPTS
 from learning.launch.sweep_file import HP_OPTIMIZATION, SweepFile, job_settings
-
-JOB_SCRIPTS = ("run_learning.py", "run_singularity.py")
 
 
 def pruning_problems(sweep: SweepFile) -> list[str]:
@@ -33,20 +34,23 @@ def pruning_problems(sweep: SweepFile) -> list[str]:
         problems.append(str(sweep.problem(
             "kill_bad_jobs_early", "cluster_utils' rule cannot stop this project's jobs (local"
             " mode: it waits for all running jobs instead; Slurm: the cancelled job exits for"
-            " resume and is submitted again)", "false; stop bad jobs with the job setting"
-            ' "pruning.keep_fraction" in fixed_params (README "Pruning")')))
+            " resume and is submitted again)", "false; stop bad jobs with the job's pruning"
+            ' rule, e.g. "pruning.keep_fraction" in fixed_params (README "Pruning")')))
     if sweep.kind != HP_OPTIMIZATION:
         return problems
+    from learning.job.pruning import read_pruning
+    from learning.job.settings import JobConfigError
+
     try:
-        pruning = job_settings({}, sweep.fixed()).get("pruning")
-    except (ValueError, TypeError):
-        return problems  # the check of the fixed params' names and types reports it
-    if not isinstance(pruning, dict) or pruning.get("keep_fraction") is None:
+        pruning = read_pruning(job_settings({}, sweep.fixed()), training_iterations=2,
+                               project_dir=sweep.main_path)
+    except (ValueError, TypeError, JobConfigError):
+        return problems  # the checks of the fixed params' names and of the job settings say
+    if not pruning.enabled:
         return problems
     setting = params["optimization_setting"]
-    for key, optimized, default in (("metric", setting["metric_to_optimize"], "mean_eval_reward"),
-                                    ("minimize", setting["minimize"], False)):
-        value = pruning.get(key, default)
+    for key, value, optimized in (("metric", pruning.metric, setting["metric_to_optimize"]),
+                                  ("minimize", pruning.minimize, setting["minimize"])):
         if value != optimized:
             problems.append(str(sweep.problem(
                 f"fixed_params 'pruning.{key}'", f"{value!r} differs from optimization_setting."

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from learning.atomic_io import atomic_write_json
 from learning.contract import OUTCOMES, STATE_FILE
+from learning.records.typed_json import from_json
 
 FORMAT = "lttfs-job-state/2"
 #: run status values
@@ -29,7 +27,12 @@ PENDING, RUNNING, FINISHED, FAILED = "pending", "running", "finished", "failed"
 
 
 class StateError(RuntimeError):
-    """The restart state file exists but cannot be used; the message says why."""
+    """The restart state file exists but cannot be used; the message says why and what to
+    do (``problem``: why only, for readers other than the job)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem + HINT)
+        self.problem = problem
 
 
 @dataclass
@@ -68,10 +71,25 @@ class Score:
 
     eprewmean: float  #: last rollout/ep_rew_mean of its training
     eval_reward: float  #: mean_reward of its final evaluation.json
-    hit_rate: float
     timesteps: int | None  #: timesteps of its final model
     model: str  #: its final model
-    return_rate: float = math.nan  #: return_rate of its final evaluation.json
+    #: the env's values of its final evaluation.json that the job aggregates, by their
+    #: keys there (its plug-in's ``metrics``, learning.plugins.envs; learning/TableTennis-v0:
+    #: hit_rate, return_rate)
+    env_metrics: dict[str, float] = field(default_factory=dict)
+    env_id: str | None = None  #: the env it trained on; None: the default env
+
+
+def _env_metrics_of_old_scores(data: Any) -> Any:
+    """A state written before env plug-ins kept the env's values as fields of ``score``:
+    they become its ``env_metrics`` (in place)."""
+    known = {f.name for f in dataclasses.fields(Score)}
+    for run in data.get("runs", []) if isinstance(data, dict) else ():
+        score = run.get("score") if isinstance(run, dict) else None
+        if isinstance(score, dict) and "env_metrics" not in score:
+            score["env_metrics"] = {key: score.pop(key) for key in list(score)
+                                    if key not in known}
+    return data
 
 
 @dataclass
@@ -148,8 +166,13 @@ class JobState:
         return sum(run.failed_attempts for run in self.runs)
 
 
+def state_path(working_dir: Path) -> Path:
+    """Where a job keeps its restart state."""
+    return Path(working_dir) / STATE_FILE
+
+
 def save_state(working_dir: Path, state: JobState) -> None:
-    atomic_write_json(Path(working_dir) / STATE_FILE, dataclasses.asdict(state), indent=1,
+    atomic_write_json(state_path(working_dir), dataclasses.asdict(state), indent=1,
                       sort_keys=True)
 
 
@@ -170,30 +193,29 @@ def remove_stale_temporary_files(working_dir: Path) -> None:
 def load_state(working_dir: Path) -> JobState | None:
     """The saved state, None if there is none; StateError if it is unusable. Reads only
     (the sweep and a second copy of a job read the states of running jobs)."""
-    working_dir = Path(working_dir)
-    path = working_dir / STATE_FILE
+    path = state_path(working_dir)
     if not path.exists():
         return None
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise StateError(f"restart state {path} cannot be read ({e}).{HINT}") from e
+        raise StateError(f"restart state {path} cannot be read ({e}).") from e
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise StateError(
-            f"restart state {path} is not valid JSON ({len(text)} bytes, {e}).{HINT}"
+            f"restart state {path} is not valid JSON ({len(text)} bytes, {e})."
         ) from e
     if isinstance(data, dict) and data.get("format", FORMAT) != FORMAT:
         raise StateError(
             f"restart state {path} has format {data['format']!r}; this version reads"
-            f" {FORMAT!r}.{HINT}"
+            f" {FORMAT!r}."
         )
     try:
-        state = _from_json(JobState, data, "")
+        state = from_json(JobState, _env_metrics_of_old_scores(data))
         _check_consistency(state)
     except ValueError as e:
-        raise StateError(f"restart state {path}: {e}.{HINT}") from e
+        raise StateError(f"restart state {path}: {e}.") from e
     return state
 
 
@@ -213,60 +235,3 @@ def _check_consistency(state: JobState) -> None:
                 runs[entry.run].attempts[-1].dir != entry.dir:
             raise ValueError(f"in_flight:{k}: names run {entry.run}, attempt {entry.dir!r},"
                              " which is not that run's last attempt")
-
-
-# --------------------------------------------------------------------------- typed JSON
-
-
-def _kind(value: Any) -> str:
-    return type(value).__name__ if value is not None else "null"
-
-
-def _from_json(tp: Any, value: Any, where: str) -> Any:
-    """``value`` (parsed JSON) as type ``tp``; ValueError naming the field if it is not."""
-    label = where or "(top level)"
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _from_json(inner, value, where)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ValueError(f"{label}: is {_kind(value)}, expected an object")
-        hints = typing.get_type_hints(tp)
-        fields = {f.name: f for f in dataclasses.fields(tp)}
-        unknown = sorted(set(value) - set(fields))
-        if unknown:
-            raise ValueError(f"{label}: unknown field {unknown[0]!r}")
-        kwargs = {}
-        for name, f in fields.items():
-            sub = f"{where}.{name}" if where else name
-            if name in value:
-                kwargs[name] = _from_json(hints[name], value[name], sub)
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ValueError(f"{sub}: missing")
-        return tp(**kwargs)
-    if origin is list:
-        if not isinstance(value, list):
-            raise ValueError(f"{label}: is {_kind(value)}, expected a list")
-        return [_from_json(args[0], item, f"{where}:{i}") for i, item in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"{label}: is {_kind(value)}, expected an object")
-        return {k: _from_json(args[1], v, f"{where}.{k}") for k, v in value.items()}
-    return _scalar(tp, value, label)
-
-
-def _scalar(tp: Any, value: Any, label: str) -> Any:
-    if tp is Any:
-        return value
-    if tp is bool and isinstance(value, bool):
-        return value
-    if tp is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) if not (isinstance(value, float) and math.isnan(value)) else value
-    if tp is str and isinstance(value, str):
-        return value
-    raise ValueError(f"{label}: is {_kind(value)} {value!r:.40}, expected {tp.__name__}")

@@ -6,7 +6,7 @@ statistics, SAC's replay buffer and the model go to synced temporary files that 
 the old ones only when all are written, the model last. So save_path always holds the
 newest complete checkpoint, and a learner killed at any moment (SIGKILL, a lost node)
 leaves one to continue from: a job retries from it and trains only what is left
-(learning.job.resume).
+(learning.job.continuation).
 
 A checkpoint is taken where the model is consistent: at the start of a rollout, after
 the updates on everything collected so far (PPO: at a rollout boundary, so at least

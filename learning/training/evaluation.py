@@ -1,4 +1,5 @@
-"""Deterministic evaluation of a policy on the table-tennis env (evaluation.json)."""
+"""Deterministic evaluation of a policy on the run's env (evaluation.json); the env's
+plug-in adds its own metrics (learning.plugins.envs)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from learning.plugins.envs import DEFAULT_ENV_ID, EnvPlugin, UnknownEnvError, env_plugin
+
 Policy = Callable[[np.ndarray], np.ndarray]
 
 
@@ -16,19 +19,24 @@ def evaluate(
     env: gym.Env,
     episodes: int,
     seed: int,
-    target_radius: float,
+    target_radius: float | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     episode_infos: list[dict[str, Any]] | None = None,
+    plugin: EnvPlugin | None = None,
 ) -> dict[str, Any] | None:
     """Run ``episodes`` episodes of ``policy`` on ``env`` (reset with ``seed`` once, so the
-    sequence of balls is fixed by the seed) and summarize them; None if stopped early.
-    ``episode_infos``: a list to append each episode's last ``info`` to (where the ball
-    was hit and landed: benchmarks/landing.py).
+    sequence of episodes, the table tennis's balls, is fixed by the seed) and summarize
+    them; None if stopped early. ``episode_infos``: a list to append each episode's last
+    ``info`` to (where the ball was hit and landed: benchmarks/landing.py).
 
-    hit_rate: fraction of episodes whose final info says "hit"; return_rate: fraction hit
-    and returned to within ``target_radius`` (m) of the target ("min_distance_ball_target").
+    Common to every env: mean_reward, std_reward, mean_episode_length, episodes and the
+    settings; ``plugin`` (the env's; None: the plug-in registered under the env's gymnasium
+    id, for an env built without gymnasium.make the default env's) adds its own from the
+    episodes' last infos, given ``target_radius`` (rl_common_config's
+    evaluation_target_radius): learning/TableTennis-v0 its hit_rate and return_rate.
     """
-    rewards, lengths, hits, returns, racket_distances = [], [], [], [], []
+    plugin = plugin or _plugin_of(env)
+    rewards, lengths, final_infos = [], [], []
     obs, _ = env.reset(seed=seed)
     for episode in range(episodes):
         if episode:
@@ -43,28 +51,32 @@ def evaluate(
             done = terminated or truncated
         if episode_infos is not None:
             episode_infos.append(info)
-        hit = bool(info.get("hit", False))
-        target_distance = info.get("min_distance_ball_target")
         rewards.append(total)
         lengths.append(steps)
-        hits.append(hit)
-        returns.append(hit and target_distance is not None and target_distance <= target_radius)
-        if info.get("min_distance_ball_racket") is not None:
-            racket_distances.append(float(info["min_distance_ball_racket"]))
+        final_infos.append(info)
     return {
         "mean_reward": float(np.mean(rewards)),
         "std_reward": float(np.std(rewards)),
-        "hit_rate": float(np.mean(hits)),
-        "return_rate": float(np.mean(returns)),
+        **plugin.evaluation_metrics(final_infos, target_radius),
         "episodes": episodes,
         "mean_episode_length": float(np.mean(lengths)),
-        "mean_min_distance_ball_racket": (
-            float(np.mean(racket_distances)) if racket_distances else None
-        ),
         "evaluation_target_radius": target_radius,
         "evaluation_seed": seed,
         "deterministic": True,
+        "env_id": plugin.env_id,
     }
+
+
+def _plugin_of(env: gym.Env) -> EnvPlugin:
+    """The plug-in registered under the env's gymnasium id; the default env's for an env
+    built without gymnasium.make (no spec), such as ``TableTennisEnv(...)``."""
+    env_id = env.unwrapped.spec.id if env.unwrapped.spec is not None else DEFAULT_ENV_ID
+    try:
+        return env_plugin(env_id)
+    except UnknownEnvError:
+        plugin = EnvPlugin()  # a gymnasium env without a plug-in: no metrics of its own
+        plugin.env_id = env_id
+        return plugin
 
 
 def model_policy(

@@ -33,11 +33,11 @@ from stable_baselines3.common.logger import (
 from learning.contract import PROGRESS_FILE, TENSORBOARD_DIR
 from learning.training.output_errors import writing
 
-#: evaluation.json values written to TensorBoard as eval/<key>
-EVALUATION_SCALARS = (
-    "mean_reward", "std_reward", "hit_rate", "return_rate", "mean_episode_length",
-    "mean_min_distance_ball_racket",
-)
+#: evaluation.json numbers that describe the evaluation rather than measure the policy;
+#: every other number (the common mean_reward, std_reward, mean_episode_length and the
+#: env plug-in's own, such as the table tennis's hit_rate) goes to TensorBoard as eval/<key>
+EVALUATION_SETTINGS = ("episodes", "evaluation_target_radius", "evaluation_seed",
+                       "num_timesteps")
 
 
 class AppendingCSVOutputFormat(CSVOutputFormat):
@@ -94,9 +94,10 @@ def make_logger(log_path: str | Path, verbose: int) -> Logger:
 def log_evaluation(log_path: str | Path, evaluation: dict[str, Any], step: int) -> None:
     """The evaluation's scalars as eval/<key> at ``step`` in log_path/tensorboard."""
     values = {
-        f"eval/{key}": float(evaluation[key])
-        for key in EVALUATION_SCALARS
-        if isinstance(evaluation.get(key), (int, float))
+        f"eval/{key}": float(value)
+        for key, value in evaluation.items()
+        if key not in EVALUATION_SETTINGS and isinstance(value, (int, float))
+        and not isinstance(value, bool)
     }
     writer = TensorBoardOutputFormat(str(Path(log_path) / TENSORBOARD_DIR))
     try:

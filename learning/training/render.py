@@ -20,11 +20,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from learning.analysis.runs import read_job_state, run_dirs, score_key
 from learning.contract import CONFIGS_DIR, LOG_DIR
+from learning.records.job_folder import read_job_state, run_dirs, score_key, score_value
+from learning.records.job_state import RunState
 
 BACKENDS = ("egl", "osmesa")
-#: Safety limit for an episode that never ends (nb_steps_per_episode <= 0).
+#: Safety limit for an episode that never ends (the table tennis: nb_steps_per_episode <= 0).
 MAX_STEPS = 1000
 
 
@@ -46,19 +47,19 @@ def pick_run(job_dir: Path, metric: str | None = None) -> tuple[Path, Path]:
     if state is None:
         raise RenderError(f"{job_dir}: {problem}")
     key = score_key(metric) if metric else None
-    finished = [r for r in state["runs"] if r.get("final_model")]
+    finished = [run for run in state.runs if run.final_model]
     if not finished:
         raise RenderError(f"{job_dir}: no run has a final model (runs failed or still running)")
 
-    def score(run: dict) -> float:
-        value = (run.get("score") or {}).get(key) if key else None
-        return float(value) if isinstance(value, (int, float)) else float("-inf")
+    def score(run: RunState) -> float:
+        value = score_value(run.score, key) if key else None
+        return value if value is not None else float("-inf")
 
     best = max(finished, key=score)
-    model = job_dir / best["final_model"]
+    model = job_dir / best.final_model
     if not model.is_file():
-        raise RenderError(f"{model}: final model of run {best['run']} is missing")
-    dirs = run_dirs(job_dir).get(int(best["run"]), [])
+        raise RenderError(f"{model}: final model of run {best.run} is missing")
+    dirs = run_dirs(job_dir).get(best.run, [])
     candidates = [model.parent] + [d.path for d in reversed(dirs)]
     for run_dir in candidates:
         configs = run_configs(run_dir)
@@ -105,12 +106,11 @@ def render_episode(model_path: Path, config_path: Path, output: Path, max_steps:
     import numpy as np
 
     from learning.config import algorithm_class, load_configs
-    from learning.envs.table_tennis_v0 import TableTennisEnv
     from learning.training.evaluation import model_policy
     from learning.training.normalization import load_observation_normalizer
 
     config = load_configs(config_path, check_load_path=False)
-    env = TableTennisEnv(config.reward, config.hysr, config.pam, render_mode="rgb_array")
+    env = config.make_env(render_mode="rgb_array")  # the run's env, by its plug-in
     model = algorithm_class(config.algorithm).load(str(model_path), device="cpu")
     # a model trained with rl_config.normalize sees observations as it did in training
     policy = model_policy(model, load_observation_normalizer(model_path, env, config))
@@ -121,8 +121,9 @@ def render_episode(model_path: Path, config_path: Path, output: Path, max_steps:
         frames.append(env.render())
         if terminated or truncated:
             break
+    # seconds per frame: the env's control step (MuJoCo envs' dt), else its render_fps
+    step = getattr(env.unwrapped, "dt", None) or 1 / (env.metadata.get("render_fps") or 20)
     env.close()
-    step = float(config.hysr.get("algo_time_step", 0.05))
     tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp{output.suffix}")
     iio.imwrite(tmp, np.stack(frames), duration=max(20, int(step * 1000)), loop=0)
     os.replace(tmp, output)
@@ -131,9 +132,9 @@ def render_episode(model_path: Path, config_path: Path, output: Path, max_steps:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Render one episode of a policy to a GIF "
-                                     "(child process of lttfs-inspect --render).")
+                                     "(child process of lttfs render).")
     parser.add_argument("model", type=Path, help="the model .zip")
-    parser.add_argument("configs", type=Path, help="config.json naming the five role files")
+    parser.add_argument("configs", type=Path, help="config.json naming the role files")
     parser.add_argument("output", type=Path, help="GIF to write")
     parser.add_argument("--max-steps", type=int, default=MAX_STEPS)
     parser.add_argument("--seed", type=int, default=0, help="seed of the episode's ball")

@@ -5,7 +5,7 @@ seed, the command line, package versions, the torch device, timesteps and the st
 "running", "finished", "interrupted", "diverged" or "failed". A continued run (load_path)
 in the same log_path keeps the records of the earlier runs under "previous_runs" (a fresh
 run starts a new run_info.json, progress.csv, episodes.csv and tensorboard/).
-configs/ holds copies of the five role configs as they were used (command-line overrides
+configs/ holds copies of the role configs as they were used (command-line overrides
 merged in, defaults filled in) and a config.json that points to them, so
 ``python -m learning <log_path>/configs/config.json`` reruns the run.
 """
@@ -24,7 +24,7 @@ from typing import Any
 
 from learning.atomic_io import atomic_write_json
 from learning.config import RunConfig
-from learning.contract import CONFIGS_DIR, ROLES, RUN_INFO_FILE, RUN_RUNNING
+from learning.contract import CONFIGS_DIR, RUN_INFO_FILE, RUN_RUNNING
 from learning.training.output_errors import writing
 
 VERSIONED_PACKAGES = ("lttfs", "stable-baselines3", "torch", "gymnasium", "mujoco", "numpy")
@@ -45,9 +45,9 @@ def copy_configs(config: RunConfig, log_path: Path) -> Path:
     folder = log_path / CONFIGS_DIR
     with writing(folder):
         folder.mkdir(parents=True, exist_ok=True)
-        for role in ROLES:
-            atomic_write_json(folder / f"{role}.json", config.roles[role])
-        atomic_write_json(folder / "config.json", {role: f"{role}.json" for role in ROLES})
+        for role, content in config.roles.items():
+            atomic_write_json(folder / f"{role}.json", content)
+        atomic_write_json(folder / "config.json", {role: f"{role}.json" for role in config.roles})
     return folder
 
 

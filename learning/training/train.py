@@ -78,10 +78,9 @@ EVALUATION_SEED_OFFSET = 1_000_003
 
 
 def make_env(config: RunConfig) -> Any:
-    """A new TableTennis-v0 env from the run's reward, hysr and pam configs."""
-    from learning.envs.table_tennis_v0 import TableTennisEnv
-
-    return TableTennisEnv(config.reward, config.hysr, config.pam)
+    """A new env of the run: rl_common_config's env_id, built by its plug-in from the
+    env's role configs and env_kwargs (learning.plugins.envs)."""
+    return config.make_env()
 
 
 def make_monitored_env(config: RunConfig) -> Any:
@@ -103,7 +102,7 @@ def make_worker_env(config: RunConfig) -> Any:
 
 def make_training_env(config: RunConfig) -> VecEnv:
     """The vectorized env the learner trains on (before normalization): rl_config
-    ``n_envs`` Monitor-wrapped TableTennis-v0 envs (whose episode returns progress.csv and
+    ``n_envs`` Monitor-wrapped envs of the run (whose episode returns progress.csv and
     episodes.csv log) in one process (``vec_env`` "dummy") or one worker process each
     ("subproc")."""
     n_envs = config.rl["n_envs"]
@@ -339,6 +338,7 @@ def _learn_and_evaluate(
             seed=(seed + EVALUATION_SEED_OFFSET) % 2**32,
             target_radius=common["evaluation_target_radius"],
             should_stop=lambda: stop.requested,
+            plugin=config.env,
         )
     finally:
         eval_env.close()
@@ -352,8 +352,9 @@ def _learn_and_evaluate(
     record.finish(RUN_FINISHED, model.num_timesteps, evaluation=evaluation)
     say(
         f"trained to {model.num_timesteps} timesteps; evaluation over {evaluation['episodes']}"
-        f" episodes: mean reward {evaluation['mean_reward']:.3f}, hit rate"
-        f" {evaluation['hit_rate']:.2f}, return rate {evaluation['return_rate']:.2f}"
+        f" episodes: mean reward {evaluation['mean_reward']:.3f}"
+        + "".join(f", {key.replace('_', ' ')} {evaluation[key]:.2f}"
+                  for key in config.env.metrics if isinstance(evaluation.get(key), float))
     )
     return EXIT_OK
 

@@ -79,7 +79,7 @@ def test_confirm_write_only_writes_a_cluster_ready_grid_search(sweep_copy, inspe
                                  "--confirm-write-only", "--no-report")
     assert code == 0, err
     config_file = sweep_copy / "confirm_grid_search.json"
-    assert f"python -m learning.sweep {config_file}" in out
+    assert f"python -m learning.launch {config_file}" in out
     assert not (sweep_copy / "confirm").exists()
     config = json.loads(config_file.read_text())
     fixed = config["fixed_params"]

@@ -9,7 +9,10 @@ import sys
 import pandas as pd
 import pytest
 
-from learning.analysis.runs import learning_curve, run_dirs
+from learning.analysis.runs import learning_curve
+from learning.contract import RunDirName
+from learning.records.job_folder import run_dirs
+from learning.records.job_state import Attempt, JobState, save_state
 
 REPO_SCRIPT = "run_learning.py"
 
@@ -52,15 +55,25 @@ def write_progress_logs(job, rows):
         (logs / "progress.csv").write_text("\n".join(lines) + "\n")
 
 
+def write_state(job, attempts):
+    """The job's restart state: one run with these attempts (dir, outcome, model_saved)."""
+    state = JobState.new("digest", training_iterations=2, max_attempts=3, seeds=[0])
+    for name, outcome, model_saved in attempts:
+        _, iteration, attempt = RunDirName.parse(name)
+        state.runs[0].attempts.append(Attempt(
+            dir=name, iteration=iteration, attempt=attempt, seed=0, num_timesteps=64,
+            load_path="", outcome=outcome, model_saved=model_saved))
+    save_state(job, state)
+
+
 def test_failed_attempts_are_left_out_of_a_runs_directories(tmp_path):
     """A crashed attempt's progress log must not be stitched into the run's curve."""
     job = tmp_path / "job"
     rows = {"run_0.0-0": [(32, -0.9), (64, -0.8)], "run_0.0-1": [(32, -0.5)],
             "run_0.1-0": [(64, -0.4)]}
     write_progress_logs(job, rows)
-    attempts = [{"dir": "run_0.0-0", "outcome": "failed"}, {"dir": "run_0.0-1", "outcome": "ok"},
-                {"dir": "run_0.1-0", "outcome": None}]
-    (job / "job_state.json").write_text(json.dumps({"runs": [{"run": 0, "attempts": attempts}]}))
+    write_state(job, [("run_0.0-0", "failed", False), ("run_0.0-1", "ok", False),
+                      ("run_0.1-0", None, False)])
     dirs = run_dirs(job)[0]
     assert [d.path.name for d in dirs] == ["run_0.0-1", "run_0.1-0"]
     assert learning_curve(dirs)["reward"].tolist() == [-0.5, -0.4]
@@ -74,9 +87,7 @@ def test_a_killed_attempt_the_run_continued_from_is_part_of_its_curve(tmp_path):
             "run_0.0-1": [(96, -0.6), (128, -0.5)],
             "run_0.0-2": [(32, -0.1)]}
     write_progress_logs(job, rows)
-    attempts = [{"dir": "run_0.0-0", "outcome": "failed", "model_saved": True},
-                {"dir": "run_0.0-1", "outcome": "no_space", "model_saved": False},
-                {"dir": "run_0.0-2", "outcome": "ok"}]
-    (job / "job_state.json").write_text(json.dumps({"runs": [{"run": 0, "attempts": attempts}]}))
+    write_state(job, [("run_0.0-0", "failed", True), ("run_0.0-1", "no_space", False),
+                      ("run_0.0-2", "ok", False)])
     dirs = run_dirs(job)[0]
     assert [d.path.name for d in dirs] == ["run_0.0-0", "run_0.0-2"]

@@ -1,5 +1,5 @@
 """Reading the jobs' intermediate records (learning.analysis.intermediate, with the reader
-the job's pruning rule uses too: learning.contract.read_intermediate_record)."""
+the job's pruning rule uses too: learning.records.intermediate.read_intermediate_record)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from types import SimpleNamespace
 import pytest
 
 from learning.analysis.intermediate import read_intermediate
-from learning.contract import INTERMEDIATE_DIR, INTERMEDIATE_FORMAT, read_intermediate_record
-from learning.job.pruning import read_record
+from learning.contract import INTERMEDIATE_DIR
+from learning.records.intermediate import FORMAT as INTERMEDIATE_FORMAT
+from learning.records.intermediate import IntermediateRecord, read_intermediate_record
+from learning.records.typed_json import from_json
 
 
 def test_a_cut_off_or_foreign_record_is_skipped_with_a_note(tmp_path):
@@ -27,12 +29,13 @@ def test_a_cut_off_or_foreign_record_is_skipped_with_a_note(tmp_path):
     assert points[["job_id", "iteration", "value"]].values.tolist() == [[3, 1, 0.25]]
     assert notes == [f"{folder}: unreadable intermediate records skipped: job_4.json,"
                      " job_5.json"]
-    assert read_intermediate_record(folder / "job_3.json") == good
+    assert read_intermediate_record(folder / "job_3.json") == from_json(IntermediateRecord,
+                                                                        good)
     assert read_intermediate_record(folder / "job_4.json") is None
-    # the pruning rule also needs the list of iterations
+    # one reader for the pruning rule and the inspection: a record without its list of
+    # iterations is no record for either
     (folder / "job_6.json").write_text(json.dumps(dict(good, iterations=None)))
-    assert read_intermediate_record(folder / "job_6.json") is not None
-    assert read_record(folder / "job_6.json") is None
+    assert read_intermediate_record(folder / "job_6.json") is None
 
 
 @pytest.mark.parametrize("training_iterations, shown", [(1, False), (3, True)])

@@ -14,8 +14,11 @@ from learning.config import (
     parse_address,
     read_role_files,
 )
-from learning.contract import ROLES
 from learning.job.settings import resolve_templates_path
+from learning.plugins.envs import env_plugin
+
+#: the roles of the default env's config.json: the table tennis's own, then the common ones
+ROLES = env_plugin().config_roles
 
 REPO = Path(__file__).resolve().parents[2]
 

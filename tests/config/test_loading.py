@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from learning.config import ConfigError, load_configs, rl_schema
-from learning.contract import ROLES
+from learning.plugins.envs import env_plugin
+
+#: the roles of the default env's config.json: the table tennis's own, then the common ones
+ROLES = env_plugin().config_roles
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE_FILES = {

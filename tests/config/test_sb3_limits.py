@@ -15,7 +15,12 @@ from stable_baselines3.common.buffers import ReplayBuffer, RolloutBuffer
 from learning.config import ConfigError
 from learning.config.machine import available_memory, check_buffer_memory
 from learning.config.sb3_limits import buffer_bytes, check_sb3_limits
-from learning.contract import ACTION_DTYPE, ACTION_SIZE, OBSERVATION_DTYPE, OBSERVATION_SIZE
+from learning.envs.table_tennis_plugin import (
+    ACTION_DTYPE,
+    ACTION_SIZE,
+    OBSERVATION_DTYPE,
+    OBSERVATION_SIZE,
+)
 
 OBSERVATIONS = spaces.Box(-np.inf, np.inf, (OBSERVATION_SIZE,), OBSERVATION_DTYPE)
 ACTIONS = spaces.Box(-1, 1, (ACTION_SIZE,), ACTION_DTYPE)

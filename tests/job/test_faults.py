@@ -28,7 +28,7 @@ from job_helpers import (
 
 from learning.contract import EXIT_NO_SPACE, EXIT_RESUME, EXIT_WRITE_FAILED
 from learning.job.cli import EXIT_FAILED, main
-from learning.job.resume import model_timesteps
+from learning.job.continuation import model_timesteps
 
 pytestmark = pytest.mark.slow  # every test here runs real jobs
 

@@ -8,17 +8,12 @@ import math
 
 import pytest
 
-from learning.contract import intermediate_record_path
 from learning.job.learner import learner_command
-from learning.job.pruning import (
-    Pruner,
-    PruningOptions,
-    next_run,
-    read_pruning,
-    read_record,
-    should_stop,
-)
+from learning.job.pruning import IterationRecorder, next_run, read_pruning
 from learning.job.settings import JobConfigError
+from learning.plugins.pruning import Evidence
+from learning.records.intermediate import read_intermediate_record as read_record
+from learning.records.intermediate import record_path as intermediate_record_path
 from learning.records.job_state import FINISHED, Attempt, JobState
 
 
@@ -42,19 +37,30 @@ def test_pruning_needs_two_iterations_and_defaults_are_off():
         read_pruning({"pruning": {"keep_fraction": 0.5}}, 1)
     options = read_pruning({"pruning": {"keep_fraction": 0.5, "min_jobs": 2},
                             "intermediate_evaluation_episodes": 4}, 2)
-    assert options.enabled and options.min_jobs == 2
+    assert options.enabled and options.rule.min_jobs == 2
     assert options.intermediate_evaluation_episodes == 4
 
 
+def should_stop(value, peers, options):
+    """The job's rule asked after iteration 1 of 3."""
+    return options.rule.should_stop(Evidence(1, 3, value, tuple(peers), options.minimize,
+                                              (value,)))
+
+
+def options_of(**pruning):
+    """The pruning options as the job reads them from its settings."""
+    return read_pruning({"pruning": pruning}, training_iterations=3)
+
+
 def test_rule_median_min_jobs_direction_and_nan():
-    median = PruningOptions(keep_fraction=0.5, min_jobs=4)
+    median = options_of(keep_fraction=0.5, min_jobs=4)
     assert should_stop(0.0, [1.0, 2.0, 3.0], median)[0] is False  # too few peers
     assert should_stop(0.0, [1.0, 2.0, 3.0, -1.0], median)[0] is True  # 3 of 4 better
     assert should_stop(1.5, [1.0, 2.0, 3.0, -1.0], median)[0] is False  # 2 of 4: not > half
     assert should_stop(math.nan, [1.0, 2.0, 3.0, -1.0], median)[0] is True
-    lower = PruningOptions(keep_fraction=0.5, min_jobs=4, minimize=True)
+    lower = options_of(keep_fraction=0.5, min_jobs=4, minimize=True)
     assert should_stop(0.0, [1.0, 2.0, 3.0, -1.0], lower)[0] is False
-    third = PruningOptions(keep_fraction=1 / 3, min_jobs=3)
+    third = options_of(keep_fraction=1 / 3, min_jobs=3)
     assert should_stop(2.5, [1.0, 2.0, 3.0], third)[0] is False  # 1 of 3 better
     assert should_stop(1.5, [1.6, 2.0, 3.0], third)[0] is True
 
@@ -101,39 +107,39 @@ def test_a_job_below_its_peers_stops_with_its_estimate(tmp_path):
     state = JobState.new("digest", training_iterations=3, max_attempts=3, seeds=[1, 2])
     options = read_pruning({"pruning": {"keep_fraction": 0.5, "min_jobs": 4}}, 3)
     lines = []
-    pruner = Pruner({"id": 7}, options, working_dir, state, lines.append)
+    pruner = IterationRecorder({"id": 7}, options, working_dir, state, lines.append)
     _finish_iteration(working_dir, state.runs[0], 0, -0.1)
     assert not pruner.after_settle(state)  # run 1 has not completed iteration 1 yet
     assert read_record(record_path) is None
     _finish_iteration(working_dir, state.runs[1], 0, 0.1)
     assert pruner.after_settle(state)  # estimate 0.0: 3 of 4 peers did better
     record = read_record(record_path)
-    assert record["status"] == "stopped_early" and record["stopped_at"] == 1
-    (entry,) = record["iterations"]
-    assert entry["metrics"]["mean_eval_reward"] == pytest.approx(0.0)
-    assert entry["learner_cpu_seconds"] == 3.0 and entry["timesteps_trained"] == 200
+    assert record.status == "stopped_early" and record.stopped_at == 1
+    (entry,) = record.iterations
+    assert entry.metrics["mean_eval_reward"] == pytest.approx(0.0)
+    assert entry.learner_cpu_seconds == 3.0 and entry.timesteps_trained == 200
     metrics = pruner.stop_metrics()
     assert metrics["stopped_early"] == 1.0 and metrics["trained_iterations"] == 1.0
     assert metrics["mean_return_rate"] == pytest.approx(0.1)
     assert [run.score.eval_reward for run in state.runs] == [-0.1, 0.1]
     assert any("3 of 4 other jobs did better" in line for line in lines)
-    # a new Pruner (the job resumed) knows it was stopped
-    assert Pruner({"id": 7}, options, working_dir, state, lines.append).stopped
+    # a new IterationRecorder (the job resumed) knows it was stopped
+    assert IterationRecorder({"id": 7}, options, working_dir, state, lines.append).stopped
 
 
 def test_a_standalone_job_records_in_its_working_dir_and_never_stops(tmp_path):
     state = JobState.new("digest", training_iterations=2, max_attempts=3, seeds=[1])
     options = read_pruning({"pruning": {"keep_fraction": 0.5, "min_jobs": 1},
                             "intermediate_evaluation_episodes": 3}, 2)
-    pruner = Pruner({}, options, tmp_path, state, lambda line: None)
+    pruner = IterationRecorder({}, options, tmp_path, state, lambda line: None)
     roles = {"rl_common_config": {"evaluation_episodes": 50}, "rl_config": {}}
     assert pruner.attempt_roles(roles, state.runs[0], 2)["rl_common_config"][
         "evaluation_episodes"] == 3
     _finish_iteration(tmp_path, state.runs[0], 0, -0.3)
     assert not pruner.after_settle(state)
     assert pruner.attempt_roles(roles, state.runs[0], 2) is roles  # the last iteration
-    assert read_record(tmp_path / "intermediate_results.json")["iterations"][0][
-        "metrics"]["mean_eval_reward"] == -0.3
+    assert read_record(tmp_path / "intermediate_results.json").iterations[0].metrics[
+        "mean_eval_reward"] == -0.3
 
 
 def test_the_learner_module_hook(monkeypatch):

@@ -21,9 +21,9 @@ from learning.contract import (
     LEARNER_MODULE_VARIABLE,
 )
 from learning.job.cli import main
+from learning.job.continuation import model_timesteps
 from learning.job.learner import SignalForwarder
 from learning.job.pool import LearnerPool
-from learning.job.resume import model_timesteps
 from learning.job.settings import JobConfigError, read_options
 from learning.job.stall import StallWatch
 from learning.training.callbacks import Heartbeat, StopRequest

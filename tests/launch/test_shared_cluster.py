@@ -198,7 +198,8 @@ def test_a_crafted_settings_file_cannot_run_code_through_confirm(sweep_copy, tmp
 
 @pytest.mark.slow
 def test_the_inspection_shows_failed_jobs_with_their_error(sweep_copy, inspect_cli):
-    from learning.contract import FAILED_JOBS_FILE, FAILED_JOBS_FORMAT
+    from learning.contract import FAILED_JOBS_FILE
+    from learning.records.failed_jobs import FORMAT as FAILED_JOBS_FORMAT
 
     failure = {"job_id": 99, "iteration": 2, "error": "config error: <b>$\\frac{$</b>",
                "source": "/home/u/.cache/cluster_utils/x-jobs/2_99.sh.err", "tail": [],

@@ -1,4 +1,4 @@
-"""Where a run continues after an attempt that did not finish, and how much is left.
+"""Which checkpoint a run's next attempt continues from, and how much is left to train.
 
 A learner saves its model to its folder's ``model.zip`` every ``checkpoint_interval``
 timesteps (learning.training.checkpoints), when it is stopped (SIGTERM/SIGUSR1), and when
@@ -8,30 +8,28 @@ SIGKILL, a lost node, a full disk). The run's next attempt continues from it if 
 more timesteps than the model that attempt started from; the timesteps the model
 records are those it trained on (a PPO learner stopped mid-rollout counts only the
 rollouts it trained), so the next attempt trains exactly what is left of the iteration.
-The timesteps are read from the zip's JSON ``data``, nothing is unpickled.
+The timesteps are read from the zip's JSON ``data`` (learning.records.model_zip), nothing
+is unpickled.
 """
 
 from __future__ import annotations
 
-import json
-import zipfile
 from pathlib import Path
 
 from learning.config.checks import is_integer
 from learning.contract import MODEL_FILE
 from learning.job.settings import JobConfigError
 from learning.records.job_state import Attempt, RunState
+from learning.records.model_zip import ModelZipError, read_model_data
 
 
 def model_timesteps(model: Path) -> int | None:
     """``num_timesteps`` of a stable-baselines3 model zip; None if it is missing or not
     a readable model."""
     try:
-        with zipfile.ZipFile(model) as archive:
-            data = json.loads(archive.read("data"))
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError):
+        steps = read_model_data(model).get("num_timesteps")
+    except ModelZipError:
         return None
-    steps = data.get("num_timesteps") if isinstance(data, dict) else None
     if not is_integer(steps, 0):
         return None
     return steps

@@ -1,6 +1,8 @@
-"""reward_config, hysr_config and pam_config: keys and JSON types of the shipped defaults,
-then ranges. The env (learning/envs) and the loaders both call :func:`validate_env_roles`,
-so a value the simulation cannot use is a config error before anything is built."""
+"""learning/TableTennis-v0's own config roles, reward_config, hysr_config and pam_config:
+keys and JSON types of the shipped defaults, then ranges. The env (TableTennisEnv) and the
+config checks (through its plug-in, learning.envs.table_tennis_plugin) both call
+:func:`validate_env_roles`, so a value the simulation cannot use is a config error before
+anything is built."""
 
 from __future__ import annotations
 
