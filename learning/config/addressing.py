@@ -132,7 +132,7 @@ def type_mismatch(template_value: Any, value: Any) -> str | None:
 
 def _sb3_accepts(algorithm: Any, key: str, value: Any) -> bool:
     """Whether stable-baselines3's own signature takes ``value`` for rl_config ``key``
-    (SAC's ``ent_coef`` is "auto" or a number); imports stable-baselines3."""
+    (SAC's ``ent_coef`` is "auto" or a number), read from learning.config.sb3_schema."""
     from learning.config.rl import rl_schema
 
     try:

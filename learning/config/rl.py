@@ -1,15 +1,13 @@
 """rl_config and rl_common_config: stable-baselines3's own argument names and types (read
-from the signature of ``PPO.__init__`` / ``SAC.__init__``), our extra keys, ranges."""
+from the signature of ``PPO.__init__`` / ``SAC.__init__``, cached per installed version
+without importing it: learning.config.sb3_schema), our extra keys, ranges."""
 
 from __future__ import annotations
 
 import copy
 import difflib
-import inspect
 import math
 import re
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,8 @@ from learning.config.policy import (
     validate_normalize,
     validate_policy_kwargs,
 )
-from learning.config.sb3_limits import ALGORITHMS, algorithm_class, check_sb3_limits
+from learning.config.sb3_limits import ALGORITHMS, check_sb3_limits
+from learning.config.sb3_schema import arguments
 
 # rl_config keys that are ours, not stable-baselines3's.
 RL_EXTRA_KEYS = ("num_layers", "num_hidden", "num_timesteps", "log_path", "save_path", "load_path")
@@ -117,37 +116,13 @@ def validate_rl_common(data: dict[str, Any], file: Path) -> dict[str, Any]:
     return data
 
 
-def _annotation_kinds(annotation: Any) -> set[str]:
-    """JSON kinds a constructor annotation accepts (empty: not settable from JSON)."""
-    if annotation is type(None) or annotation is None:
-        return {"null"}
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        kinds: set[str] = set()
-        for arg in typing.get_args(annotation):
-            kinds |= _annotation_kinds(arg)
-        return kinds
-    if annotation is bool:
-        return {"boolean"}
-    if annotation is int:
-        return {"integer"}
-    if annotation is float:
-        return {"number", "integer"}
-    if annotation is str:
-        return {"string"}
-    if annotation is tuple or origin is tuple:
-        return {"list"}
-    return set()  # classes, callables, torch.device (given as a string: `| str`), ...
-
-
 def rl_schema(algorithm: str) -> dict[str, set[str]]:
-    """rl_config key -> accepted JSON kinds for ``algorithm``."""
-    parameters = inspect.signature(algorithm_class(algorithm).__init__).parameters
+    """rl_config key -> accepted JSON kinds for ``algorithm`` (KeyError for another
+    algorithm than those of ALGORITHMS)."""
     schema: dict[str, set[str]] = {}
-    for name, parameter in parameters.items():
+    for name, (kinds, _) in arguments(algorithm).items():
         if name in RL_EXCLUDED_ARGS:
             continue
-        kinds = _annotation_kinds(parameter.annotation)
         if kinds - {"null"}:  # only-null arguments (classes, noise objects) are not settable
             schema[name] = kinds
     schema.update(

@@ -16,17 +16,16 @@ machine's free memory by :mod:`learning.config.machine`.
 
 from __future__ import annotations
 
-import inspect
 import math
 from pathlib import Path
 from typing import Any
 
+from learning.config import sb3_schema
 from learning.config.checks import ConfigError
+from learning.config.sb3_schema import ALGORITHMS
 from learning.plugins.envs import EnvSpaces, env_plugin
 
 FLOAT32_BYTES = 4  # no numpy here: the job imports this module
-#: rl_common_config's algorithms, by stable-baselines3's class names in lower case
-ALGORITHMS = ("ppo", "sac")
 
 
 def algorithm_class(algorithm: str) -> type:
@@ -40,10 +39,11 @@ def algorithm_class(algorithm: str) -> type:
 
 
 def sb3_value(data: dict[str, Any], algorithm: str, key: str) -> Any:
-    """rl_config's value of ``key``, or stable-baselines3's default for ``algorithm``."""
+    """rl_config's value of ``key``, or stable-baselines3's default for ``algorithm`` (read
+    without importing stable-baselines3: learning.config.sb3_schema)."""
     if key in data:
         return data[key]
-    return inspect.signature(algorithm_class(algorithm).__init__).parameters[key].default
+    return sb3_schema.default(algorithm, key)
 
 
 def check_sb3_limits(data: dict[str, Any], file: Path, algorithm: str) -> None:

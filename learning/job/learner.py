@@ -6,7 +6,9 @@ in its own session (a terminal's Ctrl-C reaches only the job, which forwards it)
 SIGTERM if the job dies (Linux ``PR_SET_PDEATHSIG``), runs on the CPUs the job gives it
 and with its OpenMP/MKL/OpenBLAS thread counts set to its torch threads, and renews the
 heartbeat file the job names in its environment (learning.job.stall).  The job waits for
-its learners with :class:`learning.job.pool.LearnerPool`.
+its learners with :class:`learning.job.pool.LearnerPool`.  A learner is forked by the
+job's fork server where it can be (a warm start, learning.job.warm_start: the same
+process set-up without the imports), else started as a new process (cold).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from learning.contract import (
     STDERR_FILE,
     STDOUT_FILE,
 )
+from learning.job.warm_start import ForkServer, WarmProcess, WarmStartFailed
 from learning.locks import try_lock
 from learning.signal_handlers import SignalHandlers
 
@@ -300,11 +303,14 @@ def learner_env(threads: int, heartbeat: Path | None = None) -> dict[str, str]:
 
 
 def start_learner(
-    run_dir: Path, config_file: str, cpus: frozenset[int] | None, threads: int
-) -> subprocess.Popen:
+    run_dir: Path, config_file: str, cpus: frozenset[int] | None, threads: int,
+    fork_server: ForkServer | None = None,
+) -> subprocess.Popen | WarmProcess:
     """Start the learner in ``run_dir`` on ``config_file`` (relative to run_dir), on
-    ``cpus`` (None: the job's) with ``threads`` threads; its command goes to command.txt,
-    its heartbeat file (an empty file, contract HEARTBEAT_FILE) is made afresh."""
+    ``cpus`` (None: the job's) with ``threads`` threads: forked by ``fork_server`` if it
+    can (learning.job.warm_start), else as a new process; its command goes to
+    command.txt, its heartbeat file (an empty file, contract HEARTBEAT_FILE) is made
+    afresh."""
     command = learner_command(config_file)
     heartbeat = run_dir / HEARTBEAT_FILE
     env = learner_env(threads, heartbeat.resolve())
@@ -316,6 +322,12 @@ def start_learner(
     )
     heartbeat.write_bytes(b"")
     with open(run_dir / STDOUT_FILE, "wb") as out, open(run_dir / STDERR_FILE, "wb") as err:
+        if fork_server is not None and fork_server.usable:
+            try:
+                return fork_server.spawn(command, run_dir, env, cpus, out.fileno(),
+                                         err.fileno())
+            except WarmStartFailed:
+                pass  # fork_server.failure says why; the job logs it
         return subprocess.Popen(
             command, cwd=run_dir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
             start_new_session=True, preexec_fn=lambda: _child_setup(cpus),
@@ -336,8 +348,9 @@ def stop_orphan(pid: int, timeout: float = 60.0) -> bool:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             return True
-        if b"learning" not in cmdline:
-            return True  # the pid was reused by an unrelated process
+        if not any(part == b"learning" or part.startswith(b"learning.") for part in cmdline):
+            return True  # the pid was reused by an unrelated process (a learner forked by
+            # the job's fork server shows its command: -m learning.fork_server)
         try:
             os.kill(pid, signal.SIGTERM)
             os.kill(pid, signal.SIGCONT)  # a stopped process acts on SIGTERM only then

@@ -6,13 +6,14 @@ it reserved with ``local_cpu_pinning``) divided by the CPUs one learner keeps bu
 "subproc"; 1 by default); each learner is pinned to its own CPUs, runs beyond C wait.
 A learner is one attempt at one training iteration of one run.
 
-One *chunk* of work, under a cluster_utils server, is one *round*: the job starts a
-learner on each of its CPU slots (for as many unfinished runs as there are slots), starts
-nothing more, and when the last of them ended calls ``exit_for_resume`` (exit code 3;
-cluster_utils starts the job again with the same parameters in the same working
-directory), so a cluster job lasts about one training iteration. A run's retry or next
-iteration goes into the next round. Standalone, a freed slot takes the next waiting run
-at once (a retry while another run trains) until all runs are done.
+A freed slot takes the next waiting run at once (a retry while another run trains) until
+all runs are done, in one job process. It ends its *chunk* of work early and calls
+``exit_for_resume`` (exit code 3; cluster_utils starts the job again with the same
+parameters in the same working directory) once its running learners ended, when its
+time is short or, with ``resume_after_each_round``, after every round of learners
+(learning.job.rounds). Learners are forked by the job's fork server where they can be
+(warm starts, learning.job.warm_start). The restart state is loaded or made by
+learning.job.state_setup; what each outcome does to it is learning.job.bookkeeping.
 
 Waiting runs start breadth first (lowest training iteration first). After each training
 iteration of all runs the job records and announces its running estimate and may stop
@@ -38,14 +39,14 @@ attempt, ``run_<run>.<iteration>-<attempt>`` (learning.contract), with ``config/
 merged configs the learner read), ``command.txt``, ``stdout.log``, ``stderr.log``,
 ``heartbeat`` (learning.job.stall), ``model.zip`` and ``logs/`` (progress.csv,
 evaluation.json, run_info.json, configs/);
-``job.lock`` (held while a job process runs, learning.job.lock) and
-``.job_state.reserve`` (learning.job.disk).
+``job.lock`` (held while a job process runs, learning.job.lock),
+``.job_state.reserve`` (learning.job.disk) and ``fork_server.log`` (the fork server's
+output, learning.job.warm_start).
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import time
 from pathlib import Path
@@ -57,12 +58,8 @@ from cluster_utils.client import submission_state
 from learning.contract import (
     EXIT_RESUME,
     JOB_LOG_FILE,
-    MODEL_FILE,
-    OUTCOME_CONFIG_ERROR,
-    OUTCOME_DIVERGED,
     OUTCOME_FAILED,
     OUTCOME_NO_SPACE,
-    OUTCOME_OK,
     OUTCOME_WRITE_FAILED,
     RUN_CONFIG_DIR,
 )
@@ -70,10 +67,9 @@ from learning.job import metrics as job_metrics
 from learning.job.attempts import (
     cpus_per_learner,
     new_attempt,
-    remove_temporary_files,
     torch_threads,
 )
-from learning.job.continuation import continue_from_attempt
+from learning.job.bookkeeping import OutcomeBookkeeping
 from learning.job.disk import (
     JobLog,
     JobWriteFailed,
@@ -81,43 +77,41 @@ from learning.job.disk import (
     failed_write,
     job_write_failed,
     working_dir_vanished,
-    write_stop,
 )
 from learning.job.learner import (
     CpuReservation,
     LearnerExit,
     SignalForwarder,
+    learner_env,
+    learner_module,
     learner_slots,
     stop_orphan,
 )
 from learning.job.outcomes import Outcome, classify, classify_files, stalled
 from learning.job.pool import LearnerPool, RunningLearner
 from learning.job.pruning import IterationRecorder, next_run, read_pruning
+from learning.job.rounds import ChunkRule, time_limit
 from learning.job.settings import (
     JobConfigError,
     JobFailed,
     merged_configs,
-    params_digest,
     read_options,
 )
 from learning.job.stall import StallWatch
+from learning.job.state_setup import load_or_create_state
+from learning.job.warm_start import ForkServer, WarmProcess
 from learning.records.job_state import (
     FAILED,
     FINISHED,
-    PENDING,
     Attempt,
-    JobState,
     RunState,
     Segment,
-    StateError,
-    load_state,
-    remove_stale_temporary_files,
     save_state,
     state_path,
 )
 
 
-class Job:
+class Job(OutcomeBookkeeping):
     def __init__(
         self, settings: dict[str, Any], process_started: float, main_started: float
     ) -> None:
@@ -139,15 +133,25 @@ class Job:
         self.pool = LearnerPool(self.forwarder)
         self.slots: list[frozenset[int]] = []  #: the CPUs of each concurrent learner
         self.running: dict[str, tuple[RunState, Attempt]] = {}  #: by attempt folder
-        self.round_started = False  #: with a server: this segment's round has started
+        #: why this job process starts no more learners (its chunk ends), once it does not
+        self.chunk_end: str | None = None
+        self._cold_noted = False  #: logged why learners start cold
         self.failure: JobFailed | None = None  #: why the job fails, once it does
         self._vanished = False  #: the working directory vanished (the job failed)
         self._busy_since: float | None = None  #: since when a learner has been running
         self.stall_watch = StallWatch(self.options.learner_stall_seconds,
                                       self.options.learner_startup_seconds)
-        self.state = self._load_or_create_state()
+        starting = load_or_create_state(settings, self.options, self.working_dir, self.log)
+        self.state = starting.state
+        if starting.checked is not None:
+            self.configs = starting.checked
         self.segment = Segment(pid=os.getpid(), host=socket.gethostname(),
-                               started=process_started, main_started=main_started)
+                               started=process_started, main_started=main_started,
+                               config_seconds=starting.config_seconds)
+        limit = time_limit(self.options.job_time_limit_seconds, process_started)
+        self.chunk = ChunkRule(self.connected, self.options.resume_after_each_round, limit)
+        if limit is not None:
+            self.log(f"time limit: {limit.source}")
         self.state.segments.append(self.segment)
         self.recorder = IterationRecorder(settings, pruning, self.working_dir, self.state,
                                           self.log)
@@ -171,56 +175,6 @@ class Job:
             return False
         return True
 
-    def _load_or_create_state(self) -> JobState:
-        digest = params_digest(self.settings)
-        remove_stale_temporary_files(self.working_dir)
-        try:
-            state = load_state(self.working_dir)
-        except StateError as e:
-            raise JobFailed(str(e)) from e
-        if state is not None and state.params_digest != digest:
-            self._move_aside_stale_state()
-            state = None
-        if state is None:
-            state = self._new_state(digest)
-        else:
-            self.log(f"resuming from {state_path(self.working_dir)}")
-        state.max_attempts = self.options.max_attempts
-        return state
-
-    def _move_aside_stale_state(self) -> None:
-        stale = self.working_dir / f"stale-{time.strftime('%Y%m%d-%H%M%S')}"
-        stale.mkdir()
-        for item in self.working_dir.iterdir():
-            if item == state_path(self.working_dir) or item.name.startswith("run_"):
-                item.rename(stale / item.name)
-        self.log(f"the restart state belonged to other parameters; moved it to {stale}")
-
-    def _new_state(self, digest: str) -> JobState:
-        try:
-            self.configs = merged_configs(self.settings)  # now with every config check
-        except JobConfigError as e:
-            self.log(f"config error: {e}")
-            raise
-        seeds = self._seeds()
-        state = JobState.new(digest, self.options.training_iterations,
-                             self.options.max_attempts, seeds)
-        state.templates = str(self.configs.templates_path)
-        state.template_files = self.configs.template_files
-        state.overrides = self.configs.overrides
-        self.log(
-            f"new job: templates {self.configs.templates_path}, overrides"
-            f" {self.configs.overrides}, {len(seeds)} runs with seeds {seeds},"
-            f" options {self.options}"
-        )
-        return state
-
-    def _seeds(self) -> list[int]:
-        base = self.configs.roles["rl_common_config"].get("random_seed")
-        if not isinstance(base, int) or isinstance(base, bool):
-            base = secrets.randbelow(2**31 - 10_000)
-        return [base + run for run in range(self.options.learning_runs_per_job)]
-
     # ----------------------------------------------------------------- loop
 
     def run(self) -> int:
@@ -233,6 +187,7 @@ class Job:
             self.segment.cpus = sorted(reservation.cpus) if reservation.cpus else None
         try:
             self._plan_slots(cpus)
+            self._start_fork_server(cpus)
             self._settle_in_flight()
             return self._loop()
         finally:
@@ -240,6 +195,20 @@ class Job:
             self.forwarder.restore()
             if reservation is not None:
                 reservation.release()
+
+    def _start_fork_server(self, cpus: frozenset[int]) -> None:
+        """Start the fork server (warm learner starts) on the job's CPUs if learners are
+        to start."""
+        if (not self.options.warm_learner_start or self.state.status == FAILED
+                or all(run.status == FINISHED for run in self.state.runs)):
+            return
+        try:
+            module = learner_module()
+        except ValueError:
+            return  # the first cold start reports it
+        env = learner_env(torch_threads(self.configs.roles))
+        self.pool.fork_server = ForkServer(self.working_dir, module, env,
+                                           self.options.learner_startup_seconds, cpus)
 
     def _plan_slots(self, cpus: frozenset[int]) -> None:
         per_learner = cpus_per_learner(self.configs.roles)
@@ -262,9 +231,14 @@ class Job:
             self._settle_next()
 
     def _may_start(self) -> bool:
-        return (self.state.status != FAILED and self.halt is None
-                and self.forwarder.received is None
-                and not (self.connected and self.round_started) and not self.recorder.stopped)
+        if (self.state.status == FAILED or self.halt is not None or self.recorder.stopped
+                or self.forwarder.received is not None):
+            return False
+        if self.chunk_end is None:
+            self.chunk_end = self.chunk.stop_reason(self.state, self.segment.learners)
+            if self.chunk_end is not None and self.pool:
+                self.log(f"{self.chunk_end}: starting no more learners in this job process")
+        return self.chunk_end is None
 
     def _start_learners(self) -> None:
         """A learner for each waiting run, as long as a CPU slot is free."""
@@ -274,7 +248,6 @@ class Job:
             if run is None:
                 break
             self._start_attempt(run, slot)
-        self.round_started = True
 
     def _end_round(self) -> int:
         """No learner runs and none may start: fail, finish or exit for resume."""
@@ -291,7 +264,7 @@ class Job:
             return self._finish()
         if self.forwarder.received is not None:
             return self._end_segment_for_resume(f"interrupted by {self.forwarder.describe()}")
-        return self._end_segment_for_resume("chunk done")
+        return self._end_segment_for_resume(self.chunk_end or "chunk done")
 
     def _end_segment(self, outcome: str) -> None:
         self.segment.ended = time.time()
@@ -410,12 +383,27 @@ class Job:
             self._apply(run, attempt, Outcome(*failed_write(e, run_dir), None))
             return
         entry.pid = learner.process.pid
+        attempt.warm = isinstance(learner.process, WarmProcess)
+        self._note_fork_server()
         self.running[attempt.dir] = (run, attempt)
         self.stall_watch.add(attempt.dir, learner.heartbeat)
         if self._busy_since is None:
             self._busy_since = learner.started
         self.segment.learners += 1
         self.save()
+
+    def _note_fork_server(self) -> None:
+        """Log once that the fork server is ready, and once why learners start cold."""
+        server = self.pool.fork_server
+        if server is None:
+            return
+        if server.seconds is not None and self.segment.fork_server_seconds is None:
+            self.segment.fork_server_seconds = server.seconds
+            self.log(f"fork server ready (its imports took {server.seconds:.2f} s): learners"
+                     " start warm")
+        if server.failure is not None and not self._cold_noted:
+            self._cold_noted = True
+            self.log(f"learners start cold from now on: {server.failure}")
 
     def _settle_next(self) -> None:
         """Wait for the next learner to end (stopping those that stall meanwhile) and
@@ -461,92 +449,3 @@ class Job:
         if previous is not None and previous.outcome in (OUTCOME_NO_SPACE, OUTCOME_WRITE_FAILED):
             return f"the job stopped ({previous.outcome}: its disk could not be written)"
         return "the job ended (job killed or node lost)"
-
-    # ----------------------------------------------------------------- outcomes
-
-    def _apply(self, run: RunState, attempt: Attempt, outcome: Outcome,
-               settling: bool = False) -> None:
-        """Record how ``attempt`` ended and what the run does next. ``settling``: the
-        attempt of an earlier job process (a write failure then does not stop this one)."""
-        attempt.outcome, attempt.message, attempt.timesteps = outcome
-        self.state.in_flight = [e for e in self.state.in_flight if e.dir != attempt.dir]
-        self.log(f"{attempt.dir}: {outcome.kind}"
-                 + (f": {outcome.message}" if outcome.message else ""))
-        removed = remove_temporary_files(self.working_dir / attempt.dir)
-        if removed:
-            self.log(f"{attempt.dir}: removed the temporary files of its last save: {removed}")
-        if outcome.kind == OUTCOME_OK:
-            self._iteration_done(run, attempt)
-        elif outcome.kind == OUTCOME_CONFIG_ERROR:
-            self._fail(f"config error in {self.working_dir / attempt.dir}: {outcome.message}",
-                       config_error=True)
-        elif outcome.kind == OUTCOME_DIVERGED:  # its checkpoints may hold the divergence
-            self._attempt_failed(run)
-        else:  # interrupted, failed, no_space, write_failed: continue from its last save
-            self._continue_from(run, attempt)
-            if outcome.kind == OUTCOME_FAILED:
-                self._attempt_failed(run)
-            elif outcome.kind in (OUTCOME_NO_SPACE, OUTCOME_WRITE_FAILED) and not settling:
-                self._halt(write_stop(outcome.kind, outcome.message,
-                                      self.working_dir / attempt.dir))
-        self.save()
-        if self.state.status != FAILED:
-            self._announce(run)
-
-    def _continue_from(self, run: RunState, attempt: Attempt) -> None:
-        """The run waits for its next attempt, which continues from the newest complete
-        model this attempt saved (a checkpoint, or its save on a stop signal) if that has
-        more timesteps than the run's resume model."""
-        run.status = PENDING
-        steps = continue_from_attempt(self.working_dir, run, attempt)
-        if steps is not None:
-            self.log(f"{attempt.dir}: the next attempt continues from its model at {steps}"
-                     " timesteps")
-
-    def _iteration_done(self, run: RunState, attempt: Attempt) -> None:
-        model = f"{attempt.dir}/{MODEL_FILE}"
-        if run.iteration + 1 < self.options.training_iterations:
-            run.iteration += 1
-            run.next_attempt = 0
-            run.iteration_target_timesteps = None
-            run.resume_model, run.resume_timesteps = model, attempt.timesteps
-            run.status = PENDING
-        else:
-            run.status = FINISHED
-            run.final_model = model
-            run.score = job_metrics.run_score(self.working_dir, run)
-            self.log(f"run {run.run} finished: {run.score}")
-
-    def _attempt_failed(self, run: RunState) -> None:
-        run.failed_attempts += 1
-        run.status = PENDING
-        if run.failed_attempts < self.options.max_attempts:
-            return
-        run.status = FAILED
-        history = "; ".join(
-            f"{a.dir}: {a.outcome}: {a.message}"
-            for a in run.attempts
-            if a.outcome in (OUTCOME_FAILED, OUTCOME_DIVERGED)
-        )
-        self._fail(
-            f"run {run.run} failed {run.failed_attempts} attempts (max_attempts"
-            f" {self.options.max_attempts}) in {self.working_dir}: {history}"
-        )
-
-    def _announce(self, run: RunState) -> None:
-        """Progress and, after each training iteration of all runs, the running estimate
-        (learning.job.pruning), which may stop the job early."""
-        iterations = self.options.training_iterations
-        done = 0.0
-        for r in self.state.runs:
-            if r.status == FINISHED:
-                done += iterations
-                continue
-            done += r.iteration
-            start, target = r.iteration_start_timesteps, r.iteration_target_timesteps
-            if target:
-                done += max(0.0, min(1.0, (r.resume_timesteps - start) / (target - start)))
-        client.announce_fraction_finished(done / (iterations * len(self.state.runs)))
-        if self.recorder.after_settle(self.state):  # the rule stops the job now
-            self.save()
-            self._stop_learners()

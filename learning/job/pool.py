@@ -15,6 +15,9 @@ stopped process acts on SIGTERM only once continued; its env worker processes to
 SIGKILL to the group if it still runs after a grace time. The process group is the
 learner's own session (it is its leader), and the learner is not reaped before its end
 is taken from the queue, so its id cannot name another group meanwhile.
+
+Learners forked by the job's fork server (warm starts, learning.job.warm_start) are the
+job's children too and are handled the same way.
 """
 
 from __future__ import annotations
@@ -35,12 +38,13 @@ from learning.job.learner import (
     SignalForwarder,
     start_learner,
 )
+from learning.job.warm_start import ForkServer, WarmProcess, reap_orphans
 
 
 @dataclass
 class RunningLearner:
     key: str  #: what the job calls it (the attempt's folder name)
-    process: subprocess.Popen
+    process: subprocess.Popen | WarmProcess  #: WarmProcess: forked by the fork server
     cpus: frozenset[int] | None
     started: float
     heartbeat: Path  #: the file whose modification time the learner renews (contract)
@@ -55,6 +59,9 @@ class LearnerPool:
         self.forwarder = forwarder
         self.running: dict[int, RunningLearner] = {}
         self._ended: queue.Queue[tuple[int, float]] = queue.Queue()
+        #: forks the learners where it can (learning.job.warm_start); None: all cold
+        self.fork_server: ForkServer | None = None
+        self._sessions: set[int] = set()  #: every learner's pid (its session's id)
 
     def __len__(self) -> int:
         return len(self.running)
@@ -62,9 +69,10 @@ class LearnerPool:
     def start(self, key: str, run_dir: Path, config_file: str,
               cpus: frozenset[int] | None, threads: int) -> RunningLearner:
         started = time.time()
-        process = start_learner(run_dir, config_file, cpus, threads)
+        process = start_learner(run_dir, config_file, cpus, threads, self.fork_server)
         learner = RunningLearner(key, process, cpus, started, run_dir / HEARTBEAT_FILE)
         self.running[process.pid] = learner
+        self._sessions.add(process.pid)
         self.forwarder.add(process.pid)
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
         try:  # the watcher inherits the blocked signals from its first instruction on
@@ -128,6 +136,8 @@ class LearnerPool:
         _, status, usage = os.wait4(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         learner.process.returncode = code
+        if self.fork_server is not None:  # the job is a subreaper: reap what learners left
+            reap_orphans(self._sessions, set(self.running))
         return learner, LearnerExit(
             exit_code=code if code >= 0 else None,
             signal=-code if code < 0 else None,
@@ -144,10 +154,14 @@ class LearnerPool:
             _signal_group(pid, signal.SIGCONT)
 
     def close(self) -> None:
-        """Stop and reap learners still running (the job is ending on an error)."""
+        """Stop and reap learners still running (the job is ending on an error), then end
+        the fork server."""
         self.terminate_all()
         while self.running:
             self.wait_any()
+        if self.fork_server is not None:
+            reap_orphans(self._sessions, set())
+            self.fork_server.close()
 
 
 def _signal(pid: int, signum: int) -> None:

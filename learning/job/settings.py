@@ -11,7 +11,9 @@ Settings (what cluster_utils passes as ``--parameter-dict``, or a settings.json)
     overrides one template key (learning/config/addressing.py).
 ``learning_runs_per_job`` (default 3), ``training_iterations`` (default 1),
 ``max_attempts`` (default 3), ``local_cpu_pinning`` (default false),
-``learner_stall_seconds`` (default 1800), ``learner_startup_seconds`` (default 1800)
+``learner_stall_seconds`` (default 1800), ``learner_startup_seconds`` (default 1800),
+``warm_learner_start`` (default true), ``resume_after_each_round`` (default false),
+``job_time_limit_seconds`` (default: none; under Slurm, the job's time limit)
     see :class:`JobOptions`.
 ``pruning.*``, ``intermediate_evaluation_episodes``
     the intermediate metric and the pruning rule, see learning.job.pruning.
@@ -66,7 +68,17 @@ class JobOptions:
     30 minutes, is far above those of the shipped configs (seconds).
     ``learner_startup_seconds``: the silence allowed before a learner's first heartbeat
     (imports, env, model load; minutes on a slow cluster file system), or
-    ``learner_stall_seconds`` if that is larger.
+    ``learner_stall_seconds`` if that is larger; also the longest the job waits for its
+    fork server's imports before it starts its learners cold.
+    ``warm_learner_start``: fork the learners from one process per job process that has
+    imported their libraries (learning.job.warm_start); false: start each as a new
+    process (``python -m learning``), importing them again.
+    ``resume_after_each_round``: under cluster_utils, exit for resume after every round
+    of concurrent learners (each round its own cluster job, as before); false: train all
+    rounds in one job process, exiting for resume only on a stop signal or when the time
+    left is short (``job_time_limit_seconds``; learning.job.rounds).
+    ``job_time_limit_seconds``: the time one job process may run; None: Slurm's time
+    limit of the job's allocation where the job runs under Slurm, else no limit.
     """
 
     learning_runs_per_job: int = 3  #: independent runs, each with its own seed
@@ -75,6 +87,9 @@ class JobOptions:
     local_cpu_pinning: bool = False  #: local mode: CPUs no other job on this machine holds
     learner_stall_seconds: float = 1800  #: no heartbeat for this long: stalled
     learner_startup_seconds: float = 1800  #: allowed before the first heartbeat
+    warm_learner_start: bool = True  #: fork learners from the job's fork server
+    resume_after_each_round: bool = False  #: one round of learners per cluster job
+    job_time_limit_seconds: float | None = None  #: None: Slurm's limit, else none
 
 
 _DEFAULTS = {f.name: f.default for f in fields(JobOptions)}
@@ -84,9 +99,13 @@ OPTION_DEFAULTS = {key: _DEFAULTS[key]
 #: seconds (numbers >= 1) of the watch for stalled learners; not part of the job's identity
 STALL_DEFAULTS = {key: _DEFAULTS[key]
                   for key in ("learner_stall_seconds", "learner_startup_seconds")}
+#: switches (true or false), with their defaults
+SWITCH_DEFAULTS = {key: _DEFAULTS[key]
+                   for key in ("local_cpu_pinning", "warm_learner_start",
+                               "resume_after_each_round")}
 KNOWN_SETTINGS = (
-    "config", "working_dir", "id", "singularity", "local_cpu_pinning", *OPTION_DEFAULTS,
-    *STALL_DEFAULTS,
+    "config", "working_dir", "id", "singularity", *SWITCH_DEFAULTS, *OPTION_DEFAULTS,
+    *STALL_DEFAULTS, "job_time_limit_seconds",
     "pruning", "intermediate_evaluation_episodes",  # learning.job.pruning
 )
 
@@ -110,12 +129,16 @@ def read_options(settings: dict[str, Any]) -> JobOptions:
             raise JobConfigError(f"setting {key}: expected a number of seconds >= 1, got"
                                  f" {value!r}")
         options[key] = value
-    pinning = settings.get("local_cpu_pinning", _DEFAULTS["local_cpu_pinning"])
-    if not isinstance(pinning, bool):
-        raise JobConfigError(
-            f"setting local_cpu_pinning: expected true or false, got {pinning!r}"
-        )
-    return JobOptions(local_cpu_pinning=pinning, **options)
+    for key, default in SWITCH_DEFAULTS.items():
+        value = settings.get(key, default)
+        if not isinstance(value, bool):
+            raise JobConfigError(f"setting {key}: expected true or false, got {value!r}")
+        options[key] = value
+    limit = settings.get("job_time_limit_seconds")
+    if limit is not None and (not is_number(limit) or limit < 1):
+        raise JobConfigError(f"setting job_time_limit_seconds: expected a number of seconds"
+                             f" >= 1, got {limit!r}")
+    return JobOptions(job_time_limit_seconds=limit, **options)
 
 
 def params_digest(settings: dict[str, Any]) -> str:
@@ -160,9 +183,10 @@ def merged_configs(settings: dict[str, Any], cwd: Path | None = None,
     """Merge (and with ``validate`` check) the job's configs; JobConfigError names the
     parameter or the file.
 
-    The checks are those of the learner (they import stable-baselines3 for rl_config's
-    schema, about a second), so a job runs them once, when it starts afresh. rl_config's
-    paths are set per attempt, so load_path is not checked here.
+    The checks are those of the learner (rl_config's schema is stable-baselines3's own,
+    read from a cache without importing it: learning.config.sb3_schema); a job runs them
+    once, when it starts afresh. rl_config's paths are set per attempt, so load_path is
+    not checked here.
     """
     try:
         templates_value, overrides = collect_overrides(settings)
@@ -260,13 +284,15 @@ def with_working_dir(argv: list[str], working_dir: Path) -> list[str]:
 
 
 def process_start_time() -> float:
-    """When this process started (Unix time), from /proc; now if unavailable."""
+    """When this process started (Unix time), from /proc; now if unavailable.
+
+    /proc/self/stat's starttime counts clock ticks since boot (CLOCK_BOOTTIME); the boot's
+    Unix time is taken as now minus that clock, not from /proc/stat's ``btime``, which is
+    truncated to whole seconds (it put process starts up to a second too early)."""
     try:
         fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
         ticks = int(fields[19])  # field 22, starttime, in clock ticks after boot
-        for line in Path("/proc/stat").read_text().splitlines():
-            if line.startswith("btime "):
-                return int(line.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        pass
-    return time.time()
+        since_start = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+        return time.time() - max(since_start, 0.0)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.time()

@@ -57,6 +57,8 @@ class Attempt:
     timesteps: int | None = None  #: timesteps of the model it left (if model_saved, or ok)
     message: str = ""
     cpus: list[int] | None = None  #: the CPUs the job ran it on
+    #: forked by the job's fork server (learning.job.warm_start); False: a new process
+    warm: bool | None = None
 
     @classmethod
     def start(cls, run: RunState, iteration: int, attempt: int, name: str,
@@ -136,6 +138,10 @@ class Segment:
     outcome: str | None = None
     cpus: list[int] | None = None  #: CPUs reserved with local_cpu_pinning
     learner_cpus: list[list[int]] | None = None  #: CPU set of each concurrent learner
+    #: seconds the check of the merged configs took (a new job; a resumed one skips it)
+    config_seconds: float | None = None
+    #: seconds the fork server took to import the learner's libraries (None: not used)
+    fork_server_seconds: float | None = None
 
 
 @dataclass

@@ -18,6 +18,7 @@ import secrets
 import shutil
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from functools import partial
@@ -291,7 +292,7 @@ def _learn_and_evaluate(
         raise
     start = model.num_timesteps
     record.update(num_timesteps_start=start, num_timesteps=start, device=str(model.device),
-                  **normalization, **extra)
+                  training_started=round(time.time(), 3), **normalization, **extra)
     model.set_logger(make_logger(log_path, rl.get("verbose", 0)))
     callbacks = [StopOnRequest(stop), NaNGuard()]
     if common["log_episodes"]:

@@ -175,7 +175,7 @@ def test_contradicting_sweep_parameter_is_named():
 
 
 def test_aim_config_loads_and_differs_from_the_defaults_only_where_documented(config_dir):
-    """config/config_aim.json (README "Aiming"): the RL settings the aiming sweep found
+    """config/config_aim.json (docs/aiming.md): the RL settings the aiming sweep found
     and the robot moved to x = 0; every other setting is the defaults'."""
     aim = load_configs(config_dir / "config_aim.json")
     default = load_configs(config_dir / "config.json")

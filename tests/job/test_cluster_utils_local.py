@@ -89,9 +89,12 @@ def test_hp_optimization_local(tmp_path):
                         ["optimization_setting"], number_of_samples=2, n_jobs_per_iteration=2)
     config = tiny_config(tmp_path, "ppo_local.json", optimization_setting=optimization,
                          num_best_jobs_whose_data_is_kept=2)
-    # one run of two chained iterations: two chunks, early results after the first
+    # one run of two chained iterations: two chunks (one per round: the setting
+    # resume_after_each_round; by default a job trains both in one process, see
+    # test_local_jobs_train_every_round_in_one_process), early results after the first
     changed = json.loads(config.read_text())
-    changed["fixed_params"].update(learning_runs_per_job=1, training_iterations=2)
+    changed["fixed_params"].update(learning_runs_per_job=1, training_iterations=2,
+                                   resume_after_each_round=True)
     config.write_text(json.dumps(changed, indent=2))
     run_module("cluster_utils.hp_optimization", config, tmp_path)
     result_dir = tmp_path / "results" / "ppo_local"
@@ -146,3 +149,52 @@ def test_grid_search_local(tmp_path):
         first, second = (run["attempts"][0] for run in state["runs"])
         assert max(first["started"], second["started"]) < min(first["ended"], second["ended"])
         assert first["cpus"] != second["cpus"]
+
+
+def run_two_iteration_jobs(tmp_path: Path, **fixed) -> tuple[Path, str]:
+    """Two jobs of ppo_local.json, each one run of three chained iterations, plus
+    ``fixed``; their results folder and cluster_utils' log."""
+    optimization = dict(json.loads((REPO / "hp_optim/ppo_local.json").read_text())
+                        ["optimization_setting"], number_of_samples=2, n_jobs_per_iteration=2)
+    config = tiny_config(tmp_path, "ppo_local.json", optimization_setting=optimization,
+                         num_best_jobs_whose_data_is_kept=2)
+    changed = json.loads(config.read_text())
+    changed["fixed_params"].update(learning_runs_per_job=1, training_iterations=3, **fixed)
+    config.write_text(json.dumps(changed, indent=2))
+    run_module("cluster_utils.hp_optimization", config, tmp_path)
+    result_dir = tmp_path / "results" / "ppo_local"
+    return result_dir, (result_dir / "cluster_run.log").read_text()
+
+
+def test_local_jobs_train_every_round_in_one_process(tmp_path):
+    """cluster_utils' local mode has no time limit: a job trains its chained iterations in
+    one process (no exit for resume), its learners forked warm, and still reports its
+    progress and its running estimate after each iteration."""
+    result_dir, log = run_two_iteration_jobs(tmp_path)
+    for job_id in (0, 1):
+        assert f"Job {job_id} announced it is 33% done." in log
+        assert f"Job {job_id} announced it is 66% done." in log
+        assert f"Job {job_id} currently has mean_eval_reward=" in log
+        assert f"Job {job_id} exited to be resumed." not in log
+    for job_dir in sorted((result_dir / "best_jobs").iterdir()):
+        state = check_job_dir(job_dir, runs=1)
+        assert [s["outcome"] for s in state["segments"]] == ["finished"]
+        attempts = state["runs"][0]["attempts"]
+        assert [a["dir"] for a in attempts] == ["run_0.0-0", "run_0.1-0", "run_0.2-0"]
+        assert all(a["warm"] for a in attempts), attempts
+        assert state["segments"][0]["fork_server_seconds"] > 0
+
+
+def test_local_jobs_exit_for_resume_when_their_time_is_short(tmp_path):
+    """With a time limit (here the job's own, job_time_limit_seconds; under Slurm the
+    allocation's) a job starts no iteration that its longest one so far says would not
+    end in time, exits for resume, and the next job process goes on: with a limit of one
+    second, every job process trains one iteration."""
+    result_dir, log = run_two_iteration_jobs(tmp_path, job_time_limit_seconds=1)
+    for job_id in (0, 1):
+        assert f"Job {job_id} exited to be resumed." in log
+    for job_dir in sorted((result_dir / "best_jobs").iterdir()):
+        state = check_job_dir(job_dir, runs=1)
+        assert [s["outcome"] for s in state["segments"]] == ["resume", "resume", "finished"]
+        assert [s["learners"] for s in state["segments"]] == [1, 1, 1]
+        assert "time short:" in (job_dir / "job.log").read_text()

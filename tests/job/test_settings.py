@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,18 @@ def teststandalone_working_dir_choice(tmp_path):
     argv = ["s.py", "--job-id", "3", "--parameter-dict", "{}", "a=1"]
     assert with_working_dir(argv, Path("/w")) == [
         "s.py", "--job-id", "3", "--parameter-dict", "{}", "working_dir='/w'", "a=1"]
+
+
+def test_process_start_time_lies_between_the_spawn_and_the_processs_own_clock():
+    """A job process's start (Segment.started, the benchmarks' job start) is taken from
+    /proc to within a clock tick: not before the parent spawned it, not after the child's
+    own clock. (/proc/stat's btime, whole seconds, put it up to a second too early.)"""
+    code = ("import time; from learning.job.settings import process_start_time;"
+            " print(process_start_time(), time.time())")
+    for _ in range(3):
+        spawned = time.time()
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, cwd=Path(__file__).resolve().parents[2]).stdout
+        started, child_now = map(float, out.split())
+        tick = 1 / os.sysconf("SC_CLK_TCK")
+        assert spawned - 2 * tick <= started <= child_now, (spawned, started, child_now)

@@ -43,6 +43,9 @@ def tiny_settings() -> dict:
         "learning_runs_per_job": RUNS_PER_JOB,
         "training_iterations": ITERATIONS,
         "max_attempts": 1,  # any failed learner fails the test
+        # one round of learners per Slurm job (by default a job trains all its rounds in
+        # one Slurm job unless its time is short): the chunks this test follows
+        "resume_after_each_round": True,
         "config.rl_config.num_timesteps": TIMESTEPS_PER_ITERATION,
         "config.rl_config.n_steps": 256,
         "config.rl_config.batch_size": 64,

@@ -124,6 +124,8 @@ def test_timeout_signal_saves_model_and_next_job_finishes(
     assert outcomes == ["resume"] * (len(slurm_ids) - 1) + ["finished"], outcomes
     job_log = (folder / "job.log").read_text()
     assert "interrupted by SIGUSR1" in job_log, job_log
+    # each job process read its allocation's limit from the real squeue (learning.job.rounds)
+    assert job_log.count("time limit: Slurm's time limit") == len(slurm_ids), job_log
 
     [run_state] = state["runs"]
     attempts = run_state["attempts"]
