@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# the suite's one command (README "One command"); `$(PY) -m learning...` runs the same code
+# the suite's one command (docs/commands.md); `$(PY) -m learning...` runs the same code
 LTTFS := $(VENV)/bin/lttfs
 # pytest arguments, e.g. `make test PYTEST_ARGS="-m 'not slow'"`
 PYTEST_ARGS ?=
@@ -16,7 +16,7 @@ NUMPY ?=
 TORCH := torch==2.13.0
 SHOW_TORCH := import torch; print('using the installed torch', torch.__version__, torch.__file__)
 
-.PHONY: setup demo inspect train test test-numpy1 lint bench clean
+.PHONY: setup demo inspect train test test-numpy1 lint bench docs clean
 
 # Set up from nothing: Debian packages (headless rendering), a virtual environment,
 # the CPU build of torch first (a bare `torch` requirement would pull several GB of
@@ -64,6 +64,19 @@ test-numpy1:
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# The documentation site (docs/, README "Documentation"): the `docs` extra (Sphinx, MyST,
+# furo, sphinx-argparse; Python >= 3.11) into the venv, then an offline build into
+# docs/_build/html with warnings as errors, so a broken link or cross-reference, a missing
+# page or a stale autodoc target fails it (CI runs it after the tests).
+SPHINXOPTS ?= -W --keep-going
+docs: $(VENV)/.docs-installed
+	$(PY) -m sphinx -b html $(SPHINXOPTS) docs docs/_build/html
+	@echo "docs: file://$(CURDIR)/docs/_build/html/index.html"
+
+$(VENV)/.docs-installed: $(VENV)/.installed setup.cfg
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $@
+
 bench: setup
 	$(PY) benchmarks/env_speed.py
 	$(PY) benchmarks/throughput.py
@@ -74,4 +87,4 @@ bench: setup
 	$(PY) benchmarks/demo_verdicts.py
 
 clean:
-	rm -rf $(VENV) .venv-numpy1 results runs benchmarks/output
+	rm -rf $(VENV) .venv-numpy1 results runs benchmarks/output docs/_build docs/_generated

@@ -1,5 +1,5 @@
 """Where a trained policy hits the ball and where its returns land: the evidence for what
-limits the return rate (README "Aiming").
+limits the return rate (docs/aiming.md).
 
     python benchmarks/landing.py RUN_DIR [RUN_DIR ...] [--episodes 200]
 

@@ -9,7 +9,7 @@ observation statistics so far, frozen); a uniformly random policy is evaluated o
 balls for comparison. Prints a table and writes benchmarks/output/learning_curve_<config
 name>.png and .json.
 
-    python benchmarks/learning_curve.py                 # the README's figures
+    python benchmarks/learning_curve.py                 # the figures of docs/benchmarks.md
     taskset -c 0 python benchmarks/learning_curve.py    # pinned to one core
 
 torch runs on --threads threads (default 1, as the learner's torch_threads default). The

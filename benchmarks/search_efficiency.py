@@ -340,7 +340,8 @@ def parse_args(argv):
     parser.add_argument("--intermediate-episodes", type=int, default=10)
     parser.add_argument("--keep-fraction", type=float, default=0.5)
     parser.add_argument("--min-jobs", type=int, default=3,
-                        help="pruning.min_jobs (3 as in ppo_nevergrad.json; see README)")
+                        help="pruning.min_jobs (3 as in ppo_nevergrad.json;"
+                             " see docs/pruning-design.md)")
     parser.add_argument("--optimizers", default="random,cem,twopointsde")
     parser.add_argument("--cluster-utils-kill", action="store_true",
                         help="also random search with cluster_utils' kill_bad_jobs_early")

@@ -1,5 +1,5 @@
 """Safe on a shared cluster: a hostile but realistic other user of the same cluster against
-the suite, one case per row (README "Safe on a shared cluster").
+the suite, one case per row (docs/security.md).
 
 Nothing the sweep listens to or reads back may run code, nothing may give a silent wrong
 result, nothing may hang. Each case sets up what another user could do (the setups of

@@ -45,7 +45,8 @@ def is_override(argument: str) -> bool:
     return bool(equals) and address.split(".", 1)[0].split(":", 1)[0].endswith("_config")
 
 
-def parse_args(argv: list[str] | None, prog: str = PROG) -> argparse.Namespace:
+def make_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The learner's parser (``lttfs train``, ``python -m learning``)."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Train one table-tennis agent as configured by CONFIG (config.json).",
@@ -65,7 +66,11 @@ def parse_args(argv: list[str] | None, prog: str = PROG) -> argparse.Namespace:
         " rl_config.policy_kwargs.net_arch.pi=[256,256]; VALUE is JSON, or a string when"
         " it is not valid JSON",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None, prog: str = PROG) -> argparse.Namespace:
+    args = make_parser(prog).parse_args(argv)
     if is_override(args.config):  # overrides only: train on the default config
         args.overrides.insert(0, args.config)
         args.config = str(DEFAULT_CONFIG)

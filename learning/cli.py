@@ -36,6 +36,8 @@ class Command(NamedTuple):
     #: (argv without the command's name, or None: the process's own (sys.argv[1:]); the
     #: name to show in usage and errors) -> exit code
     run: Callable[[list[str] | None, str], int]
+    #: the name to show -> the command's own parser (what ``lttfs COMMAND --help`` prints)
+    parser: Callable[[str], argparse.ArgumentParser]
 
 
 def _sweep(argv: list[str] | None, prog: str) -> int:
@@ -65,16 +67,46 @@ def _inspection(command: str) -> Callable[[list[str] | None, str], int]:
     return run
 
 
+def _sweep_parser(prog: str) -> argparse.ArgumentParser:
+    from learning.launch.launcher import make_parser
+
+    return make_parser(prog)
+
+
+def _check_parser(prog: str) -> argparse.ArgumentParser:
+    from learning.launch.launcher import check_parser
+
+    return check_parser(prog)
+
+
+def _train_parser(prog: str) -> argparse.ArgumentParser:
+    from learning.__main__ import make_parser
+
+    return make_parser(prog)
+
+
+def _inspection_parser(command: str) -> Callable[[str], argparse.ArgumentParser]:
+    def parser(prog: str) -> argparse.ArgumentParser:
+        from learning.analysis.inspection import make_parser
+
+        return make_parser(prog, command)
+
+    return parser
+
+
 COMMANDS = {
-    "sweep": Command("check and run a cluster_utils sweep (hp_optim file); resume it", _sweep),
-    "check": Command("the sweep's pre-flight checks only: start nothing", _check),
-    "train": Command("one training run (default config: the shipped PPO defaults)", _train),
+    "sweep": Command("check and run a cluster_utils sweep (hp_optim file); resume it", _sweep,
+                     _sweep_parser),
+    "check": Command("the sweep's pre-flight checks only: start nothing", _check,
+                     _check_parser),
+    "train": Command("one training run (default config: the shipped PPO defaults)", _train,
+                     _train_parser),
     "inspect": Command("ranked table and report.html of a sweep's results", _inspection(
-        "inspect")),
+        "inspect"), _inspection_parser("inspect")),
     "confirm": Command("rerun the top K settings on fresh seeds: does the winner hold?",
-                       _inspection("confirm")),
+                       _inspection("confirm"), _inspection_parser("confirm")),
     "render": Command("render an episode of a sweep's best policy to a GIF",
-                      _inspection("render")),
+                      _inspection("render"), _inspection_parser("render")),
 }
 
 
@@ -88,8 +120,7 @@ def version() -> str:
         return "unknown (not installed)"
 
 
-def command_parser() -> argparse.ArgumentParser:
-    """Parses the command's name only; its arguments are its own."""
+def _top_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = argparse.ArgumentParser(
         prog=PROG, usage=f"{PROG} COMMAND [ARGS ...]",
         description="Hyperparameter optimization of RL for a simulated table-tennis robot "
@@ -99,8 +130,27 @@ def command_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands",
                                      required=True)
+    return parser, commands
+
+
+def command_parser() -> argparse.ArgumentParser:
+    """Parses the command's name only; its arguments are its own."""
+    parser, commands = _top_parser()
     for name, command in COMMANDS.items():
         commands.add_parser(name, help=command.summary, add_help=False)
+    return parser
+
+
+def full_parser() -> argparse.ArgumentParser:
+    """``lttfs`` with each command's own parser as its subcommand: every option a command
+    parses, for the documentation (docs/reference/commands.md, sphinx-argparse). ``lttfs``
+    itself parses with :func:`command_parser` and hands the rest to the command."""
+    parser, commands = _top_parser()
+    for name, command in COMMANDS.items():
+        own = command.parser(f"{PROG} {name}")
+        commands.add_parser(name, help=command.summary, description=own.description,
+                            epilog=own.epilog, formatter_class=own.formatter_class,
+                            parents=[own], add_help=False, prog=own.prog)
     return parser
 
 

@@ -70,11 +70,11 @@ DESCRIPTIONS = {
 }
 
 
-def parse_args(argv: list[str], prog: str = PROG, command: str = "inspect"
-               ) -> argparse.Namespace:
-    """The options of ``inspect`` (all of them), ``confirm`` or ``render``, as one
-    namespace: ``confirm``'s ``--top K`` is inspect's ``--confirm K``, its ``--write-only``
-    inspect's ``--confirm-write-only``; render's ``--output`` is ``--render-output``."""
+def make_parser(prog: str = PROG, command: str = "inspect") -> argparse.ArgumentParser:
+    """The parser of ``inspect`` (all the options), ``confirm`` or ``render``: one
+    namespace for all three, ``confirm``'s ``--top K`` is inspect's ``--confirm K``, its
+    ``--write-only`` inspect's ``--confirm-write-only``; render's ``--output`` is
+    ``--render-output``."""
     parser = argparse.ArgumentParser(
         prog=prog, description=DESCRIPTIONS[command],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -92,6 +92,21 @@ def parse_args(argv: list[str], prog: str = PROG, command: str = "inspect"
         _inspect_arguments(parser)
     else:
         parser.set_defaults(top=10)
+    return parser
+
+
+def confirm_parser(prog: str = "lttfs confirm") -> argparse.ArgumentParser:
+    return make_parser(prog, "confirm")
+
+
+def render_parser(prog: str = "lttfs render") -> argparse.ArgumentParser:
+    return make_parser(prog, "render")
+
+
+def parse_args(argv: list[str], prog: str = PROG, command: str = "inspect"
+               ) -> argparse.Namespace:
+    """The options of ``inspect``, ``confirm`` or ``render`` (see :func:`make_parser`), checked."""
+    parser = make_parser(prog, command)
     args = parser.parse_args(argv)
     for name in ("top", "curves", "seeds"):
         if getattr(args, name) < 1:

@@ -2,13 +2,17 @@
 keys and JSON types of the shipped defaults, then ranges. The env (TableTennisEnv) and the
 config checks (through its plug-in, learning.envs.table_tennis_plugin) both call
 :func:`validate_env_roles`, so a value the simulation cannot use is a config error before
-anything is built."""
+anything is built.
+
+The ranges are data (:data:`BOUNDS`: one key's values; :data:`RELATIONS`: rules between
+keys, checked by the role's function below), so the documentation's config reference is
+generated from them (docs/_ext/lttfs_reference.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from learning.config.checks import (
     ConfigError,
@@ -25,6 +29,56 @@ DEFAULT_FILES = {
     "pam_config": "pam.json",
 }
 ENV_ROLES = tuple(DEFAULT_FILES)
+
+
+class Bound(NamedTuple):
+    """The lower bound of a number, or of every item of a list of numbers."""
+
+    low: float
+    low_open: bool = False  #: low itself excluded
+
+    def text(self) -> str:
+        return f"{'>' if self.low_open else '>='} {self.low:g}"
+
+
+#: role -> key -> its bound (lists: each item's), checked by :func:`check_bounds`
+BOUNDS: dict[str, dict[str, Bound]] = {
+    "reward_config": {"normalization_constant": Bound(0, low_open=True)},
+    "hysr_config": {
+        "mujoco_time_step": Bound(0, low_open=True),
+        "algo_time_step": Bound(0, low_open=True),
+        "pressure_change_range": Bound(0, low_open=True),
+        "trajectory": Bound(-1),  # -1: a new launch every episode, N: replay launch N
+    },
+    "pam_config": {
+        "min_pressures": Bound(0),
+        # muscles pull with a positive gain per bar; stiffness and damping cannot be negative
+        "torque_per_bar_ago": Bound(0, low_open=True),
+        "torque_per_bar_antago": Bound(0, low_open=True),
+        "stiffness_per_bar": Bound(0),
+        "joint_damping": Bound(0),
+    },
+}
+#: role -> (key, the rule it obeys): the rules between keys that the role's check below
+#: enforces (also across roles), listed here for the config reference
+RELATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "reward_config": (),
+    "hysr_config": (
+        ("algo_time_step", "an integer multiple of mujoco_time_step"),
+        ("world_boundaries.min", "below world_boundaries.max, item by item"),
+        ("ball_launch_position_min", "<= ball_launch_position_max, item by item"),
+        ("ball_launch_velocity_min", "<= ball_launch_velocity_max, item by item"),
+        ("ball_launch_position_min", "inside world_boundaries (and so ..._max): else every"
+                                     " episode ends at once"),
+        ("starting_pressures", "within pam_config's min_pressures..max_pressures, muscle by"
+                               " muscle ([agonist, antagonist] per joint)"),
+        ("reference_posture", "within pam_config's min_pressures..max_pressures, muscle by"
+                              " muscle"),
+    ),
+    "pam_config": (
+        ("min_pressures", "below max_pressures, muscle by muscle"),
+    ),
+}
 
 
 def load_default(role: str) -> dict[str, Any]:
@@ -48,26 +102,26 @@ def validate_against_default(role: str, data: dict[str, Any], file: Path) -> dic
     if not isinstance(data, dict):
         raise ConfigError(file, "(top level)", f"is a {type(data).__name__}", "a JSON object")
     check_like(data, load_default(role), file, "")
+    check_bounds(role, data, file)
     RANGE_CHECKS[role](data, file)
     return data
 
 
-def _positive(data: dict[str, Any], file: Path, *keys: str) -> None:
-    for key in keys:
-        check_range(data[key], file, key, low=0, low_open=True)
-
-
-def _at_least(values: list, file: Path, key: str, low: float, open_: bool = False) -> None:
-    for i, value in enumerate(values):
-        check_range(value, file, f"{key}:{i}", low=low, low_open=open_)
+def check_bounds(role: str, data: dict[str, Any], file: Path) -> None:
+    """Every key of :data:`BOUNDS` of the role within its bound (lists: item by item)."""
+    for key, bound in BOUNDS[role].items():
+        value = data[key]
+        items = enumerate(value) if isinstance(value, list) else [(None, value)]
+        for i, item in items:
+            check_range(item, file, key if i is None else f"{key}:{i}", low=bound.low,
+                        low_open=bound.low_open)
 
 
 def check_reward(data: dict[str, Any], file: Path) -> None:
-    _positive(data, file, "normalization_constant")
+    """Nothing beyond :data:`BOUNDS`."""
 
 
 def check_hysr(data: dict[str, Any], file: Path) -> None:
-    _positive(data, file, "mujoco_time_step", "algo_time_step", "pressure_change_range")
     ratio = data["algo_time_step"] / data["mujoco_time_step"]
     if round(ratio) < 1 or abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio):
         raise ConfigError(
@@ -77,7 +131,6 @@ def check_hysr(data: dict[str, Any], file: Path) -> None:
             f"({data['mujoco_time_step']!r})",
             "an integer multiple of mujoco_time_step",
         )
-    check_range(data["trajectory"], file, "trajectory", low=-1)
     low, high = data["world_boundaries"]["min"], data["world_boundaries"]["max"]
     for i, (a, b) in enumerate(zip(low, high, strict=True)):
         if a >= b:
@@ -111,17 +164,11 @@ def _launch_inside_world(data: dict[str, Any], file: Path, low: list, high: list
 
 def check_pam(data: dict[str, Any], file: Path) -> None:
     for i, (a, b) in enumerate(zip(data["min_pressures"], data["max_pressures"], strict=True)):
-        check_range(a, file, f"min_pressures:{i}", low=0)
         if a >= b:
             raise ConfigError(
                 file, f"min_pressures:{i}", f"{a!r} is not below max_pressures:{i} ({b!r})",
                 "min < max",
             )
-    # muscles pull with a positive gain per bar; stiffness and damping cannot be negative
-    _at_least(data["torque_per_bar_ago"], file, "torque_per_bar_ago", 0, open_=True)
-    _at_least(data["torque_per_bar_antago"], file, "torque_per_bar_antago", 0, open_=True)
-    _at_least(data["stiffness_per_bar"], file, "stiffness_per_bar", 0)
-    _at_least(data["joint_damping"], file, "joint_damping", 0)
 
 
 def check_pressures(hysr: dict[str, Any], hysr_file: Path, pam: dict[str, Any]) -> None:

@@ -58,6 +58,7 @@ class TableTennisEnv(gym.Env):
       2.74 m long (y) and 1.525 m wide (x), the net (15.25 cm) crosses it at that y.
     - ``robot_position``: the arm's shoulder (intersection of the yaw and pitch axes).
     - ``target_position``: the point the returned ball should pass closest to.
+
     At zero joint angles the arm points straight up; the pitch joints (shoulder_pitch,
     elbow, wrist) turn about -x, so positive angles lean toward the table (+y);
     shoulder_yaw turns about +z. The racket head is a disc of 15 cm diameter, 17.5 cm
@@ -120,6 +121,7 @@ class TableTennisEnv(gym.Env):
     - no hit: ``-min_distance_ball_racket``;
     - hit: ``max(1 - (min_distance_ball_target / normalization_constant) ** 0.75, rtt_cap)``;
     - hit with ``smash``: ``max((1 - (d / c) ** 0.75) * max_ball_velocity, rtt_cap)``.
+
     ``min_distance_ball_racket``: closest approach of ball centre and racket-head centre over
     the episode; ``min_distance_ball_target``: closest approach of the ball centre to
     ``target_position`` after the hit; ``max_ball_velocity``: largest ball speed after the hit.
@@ -162,6 +164,7 @@ class TableTennisEnv(gym.Env):
       than 0.5 m/s, while it was away from the racket; on the table or the net):
       "bounced_after_hit". A return's
       closest approach to a target on the table is at or before that bounce.
+
     Truncation after ``nb_steps_per_episode`` control steps if that is > 0 ("time_limit";
     a ball resting on the racket ends only this way).
 

@@ -18,9 +18,8 @@ hang-up or Ctrl-C does not reach it), before cluster_utils starts any worker:
   the launcher removes itself when it ends normally, and exits.
 
 The guard only finds processes on this machine: Slurm jobs already submitted keep
-running (README: "An existing results folder, resuming, and keeping the main process
-alive").  ``python -m learning.launch.guard --pid PID --tag TAG [--grace SECONDS]`` runs
-it; it prints ``ready`` once it watches PID.
+running (docs/sweeps.md: "If the main process dies").  ``python -m learning.launch.guard
+--pid PID --tag TAG [--grace SECONDS]`` runs it; it prints ``ready`` once it watches PID.
 """
 
 from __future__ import annotations

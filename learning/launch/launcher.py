@@ -82,18 +82,24 @@ def _file_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cluster_utils overrides, e.g. 'results_dir=\"/scratch/r\"'")
 
 
-def parse_check_args(argv: list[str] | None, prog: str) -> argparse.Namespace:
-    """``lttfs check``'s arguments: the launcher's ``--check`` and nothing else."""
+def check_parser(prog: str = "lttfs check") -> argparse.ArgumentParser:
+    """``lttfs check``'s parser: the launcher's ``--check`` and nothing else."""
     parser = argparse.ArgumentParser(
         prog=prog, description="Pre-flight of a cluster_utils hp_optimization or grid_search:"
                                " check everything a sweep needs, start nothing.")
     _file_arguments(parser)
-    args = parser.parse_intermixed_args(argv)
+    return parser
+
+
+def parse_check_args(argv: list[str] | None, prog: str) -> argparse.Namespace:
+    """``lttfs check``'s arguments: the launcher's ``--check`` and nothing else."""
+    args = check_parser(prog).parse_intermixed_args(argv)
     args.check, args.resume, args.fresh, args.accept_changes = True, False, False, False
     return args
 
 
-def parse_args(argv: list[str] | None, prog: str = PROG) -> argparse.Namespace:
+def make_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The launcher's parser (``lttfs sweep``, ``python -m learning.launch``)."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Check and run a cluster_utils hp_optimization or grid_search; resume"
@@ -118,7 +124,11 @@ def parse_args(argv: list[str] | None, prog: str = PROG) -> argparse.Namespace:
                         metavar="SECONDS",
                         help="if the main process dies: seconds the jobs get to save"
                              " before they are killed (default %(default)g)")
-    return parser.parse_intermixed_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None, prog: str = PROG) -> argparse.Namespace:
+    return make_parser(prog).parse_intermixed_args(argv)
 
 
 # --------------------------------------------------------------------------- cluster_utils

@@ -1,7 +1,7 @@
 """An hp_optimization's optimizer, rebuilt from the sweep's own data files, never unpickled.
 
 cluster_utils continues an optimization by unpickling ``status.pickle`` (its optimizer)
-with plain ``pickle.load``: a results folder is a shared artifact (README recommends
+with plain ``pickle.load``: a results folder is a shared artifact (the docs recommend
 ``umask 002`` for shared results), so a group member could plant a pickle that runs code
 as whoever resumes the sweep. The launcher never loads it. It builds a fresh optimizer
 of the same kind and settings and hands it what the finished jobs reported, read as

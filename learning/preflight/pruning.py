@@ -4,7 +4,7 @@
   local mode its ``stop_fn`` only cancels jobs that have not started and then waits for
   every running job to end; on Slurm the ``scancel``-ed job saves, exits for resume and
   is submitted again), so it is refused in favour of the job's own pruning rule, the
-  settings ``pruning.*`` (learning.job.pruning; README "Pruning").
+  settings ``pruning.*`` (learning.job.pruning; docs/pruning.md).
 - ``pruning.metric`` / ``pruning.minimize`` must be what the optimization optimizes,
   else the jobs would stop on another metric than the one cluster_utils ranks. The
   rule's own options are checked through the rule, with the job's own code, among the
@@ -35,7 +35,7 @@ def pruning_problems(sweep: SweepFile) -> list[str]:
             "kill_bad_jobs_early", "cluster_utils' rule cannot stop this project's jobs (local"
             " mode: it waits for all running jobs instead; Slurm: the cancelled job exits for"
             " resume and is submitted again)", "false; stop bad jobs with the job's pruning"
-            ' rule, e.g. "pruning.keep_fraction" in fixed_params (README "Pruning")')))
+            ' rule, e.g. "pruning.keep_fraction" in fixed_params (docs/pruning.md)')))
     if sweep.kind != HP_OPTIMIZATION:
         return problems
     from learning.job.pruning import read_pruning
