@@ -204,6 +204,8 @@ def test_ci_builds_the_docs_after_the_tests():
              if line.startswith("make ")]
     assert "make test" in steps and "make docs" in steps
     assert steps.index("make docs") > steps.index("make test")
+    # and the docs tests run once more with Sphinx installed (the build tests skip without)
+    assert 'make test PYTEST_ARGS="tests/docs"' in steps[steps.index("make docs"):]
     assert "docs" in makefile_targets()
 
 
