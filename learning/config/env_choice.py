@@ -22,11 +22,12 @@ from learning.plugins.envs import (
     import_env_modules,
     registered_envs,
 )
+from learning.plugins.gymnasium_envs import gymnasium_ids_like
 
 #: rl_common_config's keys of the env, what they take, their defaults
 ENV_KEYS = {
-    "env_id": "the id of a registered env plug-in (optional, default"
-              f" {DEFAULT_ENV_ID!r})",
+    "env_id": "the id of a registered env plug-in or of gymnasium's registry (optional,"
+              f" default {DEFAULT_ENV_ID!r})",
     "env_kwargs": "an object: the env's keyword arguments (optional, default {})",
     "env_plugins": "a list of module names to import first, each registering env plug-ins"
                    " (optional, default [])",
@@ -75,6 +76,10 @@ def chosen_env(rl_common: Any, file: str | Path) -> EnvPlugin:
         return env_plugin(env_id)
     except UnknownEnvError as e:
         known = ", ".join(repr(plugin.env_id) for plugin in registered_envs())
+        alike = gymnasium_ids_like(env_id)
         raise ConfigError(file, "env_id", f"{env_id!r}: no env plug-in is registered under"
-                          " this id", f"{known}, or the id of a plug-in that a module in"
-                          " env_plugins registers") from e
+                          " this id and gymnasium's registry does not have it"
+                          + (f" (it has {', '.join(alike)})" if alike else ""),
+                          f"{known}, an id of gymnasium's registry (e.g. 'Pendulum-v1',"
+                          " 'HalfCheetah-v5'), or one that a module in env_plugins"
+                          " registers") from e

@@ -12,7 +12,7 @@ rl_config          stable-baselines3 constructor arguments of PPO / SAC (their o
                    save_path, load_path, policy_kwargs and normalize; optional
                    n_envs, vec_env
 rl_common_config   algorithm, random_seed, log_episodes, evaluation_episodes,
-                   evaluation_target_radius; optional torch_threads, checkpoint_interval,
+                   optional evaluation_target_radius, torch_threads, checkpoint_interval,
                    and the env: env_id, env_kwargs, env_plugins
 =================  ===============================================================
 
@@ -218,6 +218,37 @@ def overridden_parameter(error: ConfigError, role: str, overrides: Mapping[str, 
     return None
 
 
+def roles_of_chosen_env(merged: dict[str, dict[str, Any]], files: dict[str, Path],
+                        overrides: Mapping[str, Any]
+                        ) -> tuple[dict[str, dict[str, Any]], dict[str, Path]]:
+    """The merged roles of the env that the merged rl_common_config chooses. A parameter
+    ``config.rl_common_config.env_id`` may choose another env than the templates' own
+    (envs as a sweep axis): the templates' roles that env does not have are dropped, one
+    it needs and the templates lack is an error, and so is a parameter of a dropped role
+    (it would change nothing in that job)."""
+    env = chosen_env(merged["rl_common_config"], files["rl_common_config"])
+    if list(merged) == list(env.config_roles):
+        return merged, files
+    chooser = f"{PREFIX}rl_common_config.env_id"
+    missing = [role for role in env.config_roles if role not in merged]
+    if missing:
+        raise ParameterError(
+            f"parameter '{chooser}': env {env.env_id!r} needs the role(s)"
+            f" {', '.join(missing)}, which the templates do not map (they map"
+            f" {', '.join(merged)}); make the templates' own env the one with the most"
+            " roles (the table tennis) and choose the others by this parameter")
+    for address in overrides:
+        role = address.split(".")[0]
+        if role not in env.config_roles:
+            raise ParameterError(
+                f"parameter '{PREFIX}{address}': {role} is not a role of env"
+                f" {env.env_id!r}, which {chooser} chooses for this job (its roles:"
+                f" {', '.join(env.config_roles)}); a parameter of one env's roles cannot"
+                " be swept together with envs that lack them")
+    return ({role: merged[role] for role in env.config_roles},
+            {role: files[role] for role in env.config_roles})
+
+
 def merge_and_validate(
     templates: Templates,
     overrides: Mapping[str, Any],
@@ -230,6 +261,7 @@ def merge_and_validate(
     merged = apply_overrides(templates, overrides, reserved_rl_keys)
     files = {role: path for role, (path, _) in templates.items()}
     try:
+        merged, files = roles_of_chosen_env(merged, files, overrides)
         return validate_roles(merged, files, check_load_path)
     except ConfigError as e:
         role = next((r for r, path in files.items() if str(path) == e.file), None)

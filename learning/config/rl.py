@@ -56,13 +56,15 @@ RL_COMMON_SCHEMA = {
     "random_seed": f"null or an integer in [0, {MAX_SEED}]",
     "log_episodes": "true or false",
     "evaluation_episodes": "an integer >= 1",
-    "evaluation_target_radius": "a number > 0 (metres)",
+    "evaluation_target_radius": "a number > 0 (metres; optional, default 0.5; used by envs"
+                                " that score returns to a target, the table tennis)",
     "torch_threads": "an integer >= 1 (optional, default 1)",
     "checkpoint_interval": "an integer >= 0 (optional, default 50000; 0: no checkpoints)",
     **ENV_KEYS,  # the env: learning/config/env_choice.py
 }
 # Optional rl_common_config keys and the defaults validation fills.
-RL_COMMON_DEFAULTS = {"torch_threads": 1, "checkpoint_interval": 50_000, **ENV_DEFAULTS}
+RL_COMMON_DEFAULTS = {"torch_threads": 1, "checkpoint_interval": 50_000,
+                      "evaluation_target_radius": 0.5, **ENV_DEFAULTS}
 
 
 def _check_count(data: dict[str, Any], file: Path, key: str) -> None:

@@ -27,6 +27,12 @@ module names: installed, or on ``PYTHONPATH``), like rl-baselines3-zoo's
 id up: the learner and its env worker processes, the job, the sweep's pre-flight and the
 rendering, so a plug-in needs no edit of any module of this package.
 
+**Any gymnasium env by id.** An id no plug-in is registered under but gymnasium's registry
+has (``Pendulum-v1``, ``HalfCheetah-v5``, or one that a module of ``env_plugins``
+registers with ``gymnasium.register``, exactly like ``--gym-packages``) gets a generic
+plug-in (:mod:`learning.plugins.gymnasium_envs`): no roles, ``env_kwargs`` to
+``gymnasium.make``, no metrics of its own.
+
 This module imports nothing heavy (no gymnasium, numpy or stable-baselines3 at import).
 """
 
@@ -193,13 +199,23 @@ def import_env_modules(modules: Iterable[str] = ()) -> None:
 
 def env_plugin(env_id: str = DEFAULT_ENV_ID, modules: Iterable[str] = ()) -> EnvPlugin:
     """The plug-in registered under ``env_id``, after importing ``modules`` (a config's
-    ``env_plugins``); UnknownEnvError if there is none."""
+    ``env_plugins``); for an id in gymnasium's registry without one, a generic plug-in
+    (learning.plugins.gymnasium_envs: ``gymnasium.make(env_id, **env_kwargs)``, no roles,
+    no metrics of its own), registered on first use; UnknownEnvError if neither."""
     import_env_modules(modules)
-    try:
-        return _PLUGINS[env_id]
-    except KeyError:
-        raise UnknownEnvError(f"no env plug-in is registered under {env_id!r}; registered:"
-                              f" {', '.join(sorted(_PLUGINS))}") from None
+    plugin = _PLUGINS.get(env_id)
+    if plugin is None:
+        from learning.plugins.gymnasium_envs import gymnasium_ids_like, gymnasium_plugin
+
+        generic = gymnasium_plugin(env_id)
+        if generic is None:
+            alike = gymnasium_ids_like(env_id)
+            raise UnknownEnvError(
+                f"{env_id!r} is neither the id of a registered env plug-in"
+                f" ({', '.join(sorted(_PLUGINS))}) nor in gymnasium's registry"
+                + (f"; gymnasium has {', '.join(alike)}" if alike else ""))
+        plugin = register_env(generic)
+    return plugin
 
 
 def env_plugin_for(rl_common: Mapping[str, Any]) -> EnvPlugin:

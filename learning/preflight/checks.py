@@ -57,6 +57,8 @@ SAMPLES_PER_PARAMETER = 5
 JOINT_SAMPLES = 5
 TEMPLATES_PARAM = "config.config_templates"
 #: the fixed params a pruning option is checked with, also when checked on its own
+#: the parameter that chooses a job's env (envs as a sweep axis: a grid's, not an optimizer's)
+ENV_PARAMETER = "config.rl_common_config.env_id"
 PRUNING_CONTEXT = ("pruning.rule", "pruning.module", "training_iterations")
 
 
@@ -92,6 +94,7 @@ def run_preflight(sweep: SweepFile) -> Preflight:
                    for i, d in enumerate(result.distributions)]
         metric_problems = _metric_problems(sweep, entries)
         result.problems += metric_problems + preflight_pruning.optimizer_problems(sweep)
+        result.problems += _env_axis_problems(sweep, entries)
     else:
         entries = _grid_entries(sweep)
         metric_problems = []
@@ -148,6 +151,19 @@ def _grid_entries(sweep: SweepFile) -> list[Entry]:
             values.append((dict(zip(names, parts, strict=False)), "value"))
         entries.append(Entry(f"hyperparam_list[{index}] '{', '.join(names)}'", values))
     return entries
+
+
+def _env_axis_problems(sweep: SweepFile, entries: list[Entry]) -> list[str]:
+    """An optimizer (hp_optimization) ranks the jobs by their raw metric: jobs on
+    different envs (``config.rl_common_config.env_id`` among optimized_params) would be
+    compared on scores of different scales. Envs are a grid's axis instead, ranked per env
+    by the inspection."""
+    return [str(sweep.problem(entry.label, "optimizes over envs: the optimizer would compare"
+                              " raw scores of different envs",
+                              "a grid over envs (cluster_utils.grid_search, hyperparam_list;"
+                              " docs/sweeps.md), ranked per env by lttfs inspect; or one env"
+                              " per optimization"))
+            for entry in entries if entry.label.endswith(f"'{ENV_PARAMETER}'")]
 
 
 # --------------------------------------------------------------------------- shell safety

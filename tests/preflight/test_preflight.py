@@ -65,6 +65,7 @@ def only(problems: list[str]) -> str:
 @pytest.mark.parametrize("name, overrides", [
     ("ppo_local.json", []),
     ("grid_search.json", []),
+    ("envs_grid.json", []),
     ("ppo_aim.json", []),
     # the cluster files on a machine without Slurm: checked as local runs (on as many CPUs
     # as this machine has)
