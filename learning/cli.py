@@ -11,6 +11,7 @@ train      ``python -m learning [CONFIG.json]``
 inspect    ``python -m learning.analysis.inspection RESULTS`` (also ``learning.sweep.inspection``)
 confirm    ``... inspection RESULTS --confirm K --seeds N [--confirm-write-only]``
 render     ``... inspection RESULTS --render``
+zoo        ``python -m learning.config.zoo HYPERPARAMS.yml ENV_NAME --out DIR``
 =========  ===========================================================================
 
 As a process (``lttfs ...``) the command sees ``sys.argv`` as if started on its own
@@ -58,6 +59,12 @@ def _train(argv: list[str] | None, prog: str) -> int:
     return main(argv, prog=prog)
 
 
+def _zoo(argv: list[str] | None, prog: str) -> int:
+    from learning.config.zoo import main
+
+    return main(argv, prog=prog)
+
+
 def _inspection(command: str) -> Callable[[list[str] | None, str], int]:
     def run(argv: list[str] | None, prog: str) -> int:
         from learning.analysis.inspection import main
@@ -85,6 +92,12 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
     return make_parser(prog)
 
 
+def _zoo_parser(prog: str) -> argparse.ArgumentParser:
+    from learning.config.zoo import make_parser
+
+    return make_parser(prog)
+
+
 def _inspection_parser(command: str) -> Callable[[str], argparse.ArgumentParser]:
     def parser(prog: str) -> argparse.ArgumentParser:
         from learning.analysis.inspection import make_parser
@@ -107,6 +120,8 @@ COMMANDS = {
                        _inspection("confirm"), _inspection_parser("confirm")),
     "render": Command("render an episode of a sweep's best policy to a GIF",
                       _inspection("render"), _inspection_parser("render")),
+    "zoo": Command("an rl-baselines3-zoo hyperparameter entry as a config folder", _zoo,
+                   _zoo_parser),
 }
 
 
