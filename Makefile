@@ -13,6 +13,8 @@ PYTEST_ARGS ?=
 SYSTEM_PACKAGES ?=
 # An extra requirement for the venv, e.g. NUMPY='numpy<2' (the second stack CI tests)
 NUMPY ?=
+# The extras the venv gets: the test tools and rliable's statistics (setup.cfg)
+EXTRAS ?= test,stats
 TORCH := torch==2.13.0
 SHOW_TORCH := import torch; print('using the installed torch', torch.__version__, torch.__file__)
 
@@ -30,7 +32,7 @@ $(VENV)/.installed: setup.cfg setup.py pyproject.toml scripts/install_system_pac
 	$(PYTHON) -m venv $(if $(SYSTEM_PACKAGES),--system-site-packages) $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(if $(SYSTEM_PACKAGES),$(PY) -c "$(SHOW_TORCH)" || )$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[test]' $(if $(NUMPY),'$(NUMPY)')
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]' $(if $(NUMPY),'$(NUMPY)')
 	touch $@
 
 RESULTS ?= results/ppo_local
@@ -55,11 +57,12 @@ train: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The second stack: numpy 1 (`make setup` resolves numpy 2) in its own venv, the quick
-# tests plus a real tiny sweep whose Discrete int and bool samples must reach the jobs
-# as Python values (tests marked `stack`). CI runs it after `make test`.
+# The second stack: numpy 1 (`make setup` resolves numpy 2) and pandas 3, without rliable
+# (the inspection's fallback statistics), in its own venv, the quick tests plus a real
+# tiny sweep whose Discrete int and bool samples must reach the jobs as Python values
+# (tests marked `stack`). CI runs it after `make test`.
 test-numpy1:
-	$(MAKE) test VENV=.venv-numpy1 NUMPY='numpy<2' PYTEST_ARGS="-m '(not slow or stack) and not slurm'"
+	$(MAKE) test VENV=.venv-numpy1 NUMPY='numpy<2' EXTRAS=test PYTEST_ARGS="-m '(not slow or stack) and not slurm'"
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -85,6 +88,8 @@ bench: setup
 	$(PY) benchmarks/learning_curve.py
 	$(PY) benchmarks/faults.py
 	$(PY) benchmarks/demo_verdicts.py
+	$(PY) benchmarks/zoo_reference.py --task pendulum_ppo --seeds 4
+	$(PY) benchmarks/zoo_reference.py --task pendulum_sac --seeds 4
 
 clean:
 	rm -rf $(VENV) .venv-numpy1 results runs benchmarks/output docs/_build docs/_generated

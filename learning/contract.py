@@ -52,6 +52,8 @@ DEFAULT_CONFIG = DEFAULT_CONFIG_DIR / "config.json"
 #: ``<name>_config`` (learning.plugins.envs: EnvPlugin.roles, config_roles).
 COMMON_ROLES = ("rl_config", "rl_common_config")
 #: rl_config keys the job sets for every learner attempt (they are not parameters).
+#: the job parameter that chooses a job's env: a grid over it makes envs a sweep axis
+ENV_PARAMETER = "config.rl_common_config.env_id"
 JOB_MANAGED_RL_KEYS = ("log_path", "save_path", "load_path")
 
 # --------------------------------------------------------------------------- exit codes

@@ -2,7 +2,8 @@
 
 The baseline is the sweep's winning settings with every optimized parameter put back to
 the value its templates file holds (``config.<role>.<key>`` looked up in the templates the
-job merges, a job option such as ``learning_runs_per_job`` at the job's default): what a
+job merges, a job option such as ``learning_runs_per_job`` at the job's default; the env of
+a sweep over envs stays the winner's): what a
 user gets by not optimizing, under the sweep's own fixed parameters and budget. The
 confirmation trains it on the same fresh seeds as the winners (paired), and the verdict
 says whether the winner beats it by more than the noise.
@@ -15,6 +16,7 @@ from typing import Any
 
 from learning.config import ConfigError, ParameterError, parse_address, read_role_files
 from learning.config.addressing import PREFIX, TEMPLATES_KEY
+from learning.contract import ENV_PARAMETER
 from learning.job.settings import OPTION_DEFAULTS, resolve_templates_path
 
 LABEL = "defaults"
@@ -43,6 +45,8 @@ def baseline_settings(settings: dict[str, Any], params: list[str],
         raise NoBaseline(f"the templates cannot be read: {e}") from e
     baseline = dict(settings)
     for param in params:
+        if param == ENV_PARAMETER:
+            continue  # the env is the task, not a setting: the defaults train the same env
         if param.startswith(PREFIX):
             try:
                 value = template_value(templates, param[len(PREFIX):])

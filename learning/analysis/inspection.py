@@ -22,6 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from learning.analysis.display import display_path, printable
+from learning.analysis.normalization import ReferenceScoresError
+from learning.analysis.per_env import read_env_axis
 from learning.analysis.ranking import (
     configs_folder,
     job_notes,
@@ -34,7 +36,8 @@ from learning.analysis.results import ResultsError, Sweep, load_sweep
 from learning.contract import FAILED_JOBS_FILE
 
 
-def print_summary(sweep: Sweep, table: pd.DataFrame, out=None) -> None:
+def print_summary(sweep: Sweep, table: pd.DataFrame | str, out=None) -> None:
+    """The header, the table (or the text of a sweep over envs), the failed jobs."""
     out = out or sys.stdout
     status = {True: "finished", False: "in progress", None: "status unknown"}[sweep.finished]
     count = f"{len(sweep.jobs)} job(s) reported"
@@ -50,7 +53,7 @@ def print_summary(sweep: Sweep, table: pd.DataFrame, out=None) -> None:
           "learning runs", file=out)
     print(file=out)
     with pd.option_context("display.width", 250, "display.max_colwidth", 80):
-        print(table.to_string(index=False), file=out)
+        print(table if isinstance(table, str) else table.to_string(index=False), file=out)
     if sweep.failed:
         print(f"\nfailed jobs (the last line of each one's own error output; all of it in"
               f" {display_path(sweep.root / FAILED_JOBS_FILE)}):", file=out)
@@ -146,6 +149,10 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path,
                         help="where to write the HTML report (default RESULTS/report.html)")
     parser.add_argument("--no-report", action="store_true", help="print the table only")
+    parser.add_argument("--reference-scores", type=Path, metavar="FILE.json",
+                        help="a sweep over envs: normalize each env's scores against "
+                        '{"ENV_ID": {"random": R, "reference": S}, ...} (0 at R, 1 at S) '
+                        "instead of min-max over its jobs")
 
 
 def _inspect_arguments(parser: argparse.ArgumentParser) -> None:
@@ -167,7 +174,7 @@ def _inspect_arguments(parser: argparse.ArgumentParser) -> None:
                         help="GIF path (default RESULTS/best_policy.gif)")
 
 
-def print_rerun(best, notes: list[str]) -> str | None:
+def print_rerun(best, notes: list[str], label: str = "the best job") -> str | None:
     """Print the command that reruns the best job; return it (None if impossible)."""
     print()
     command = rerun_command(best.job_dir) if best.job_dir else None
@@ -175,7 +182,7 @@ def print_rerun(best, notes: list[str]) -> str | None:
         notes.append(f"best job {best.job_id}: no settings.json left, cannot print a rerun "
                      "command")
         return None
-    print(f"rerun the best job (job {best.job_id}) from scratch, into a new folder:"
+    print(f"rerun {label} (job {best.job_id}) from scratch, into a new folder:"
           f"\n  {command}")
     folder = configs_folder(best.job_dir)
     if folder:
@@ -240,15 +247,25 @@ def main(argv: list[str] | None = None, prog: str = PROG, command: str = "inspec
         print(f"error: {e}", file=sys.stderr)
         return 2
     views = job_views(sweep, len(sweep.jobs) if args.confirm else max(args.top, args.curves))
-    print_summary(sweep, ranked_table(sweep, views[: args.top]))
-    notes = list(sweep.notes) + job_notes(views[: args.top])
-    command = print_rerun(views[0], notes)
+    notes = list(sweep.notes)
+    try:  # a sweep over envs: tables per env and settings across envs (learning.analysis.per_env)
+        axis = read_env_axis(sweep, args.top, args.reference_scores, notes)
+    except ReferenceScoresError as e:
+        print(f"error: --reference-scores {e}", file=sys.stderr)
+        return 2
+    print_summary(sweep, axis.text() if axis else ranked_table(sweep, views[: args.top]))
+    notes += axis.notes if axis else job_notes(views[: args.top])
+    for group in axis.groups if axis else []:
+        group.command = print_rerun(group.views[0], notes,
+                                    f"the best job on env {printable(group.env)}")
+    command = None if axis else print_rerun(views[0], notes)
     confirmed, exit_code = confirmation(args, sweep, views, notes)
     gif = None
     if args.render:
         gif, render_code = render(args, sweep, views[0], notes)
         exit_code = exit_code or render_code
-    curves, curve_notes = learning_curves(views, args.curves)
+    curves, curve_notes = axis.curves(args.curves) if axis else learning_curves(views,
+                                                                                 args.curves)
     notes += curve_notes
     if notes:
         print("\nnotes:")
@@ -256,19 +273,19 @@ def main(argv: list[str] | None = None, prog: str = PROG, command: str = "inspec
             print(f"  - {note}")
     if not args.no_report:
         exit_code = write_report_or_say_why(args, sweep, views[: args.top], curves, command,
-                                            confirmed, notes, gif) or exit_code
+                                            confirmed, notes, gif, axis) or exit_code
     return exit_code
 
 
 def write_report_or_say_why(args, sweep: Sweep, views, curves, command, confirmed, notes,
-                            gif) -> int:
+                            gif, axis=None) -> int:
     """Write report.html; if the folder is read-only (a colleague's results, say), say so
     after the table and return 1."""
     from learning.analysis.report import write_report
 
     path = args.report or sweep.root / "report.html"
     try:
-        write_report(path, sweep, views, curves, command, confirmed, notes, gif)
+        write_report(path, sweep, views, curves, command, confirmed, notes, gif, axis)
     except OSError as e:
         print(f"\nerror: cannot write the report {display_path(path)}: "
               f"{e.strerror or e}; the table above is complete. Write the report elsewhere"

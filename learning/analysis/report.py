@@ -35,7 +35,7 @@ def _table(df: pd.DataFrame) -> str:
     return df.to_html(index=False, escape=True, border=0, na_rep="-")
 
 
-def _header(sweep: Sweep, views) -> list[str]:
+def _header(sweep: Sweep, views, axis=None) -> list[str]:
     from learning.analysis.ranking import ranked_table
 
     direction = "minimized" if sweep.minimize else "maximized"
@@ -44,14 +44,38 @@ def _header(sweep: Sweep, views) -> list[str]:
         f"<p>{html.escape(str(sweep.root.resolve()))}: {html.escape(sweep.run_type)}, "
         f"{len(sweep.jobs)} job(s) with metrics. Metric <b>{html.escape(sweep.metric)}</b> "
         f"({direction}); std and per-run values are over each job's learning runs.</p>",
-        "<h2>Best jobs</h2>" + _table(ranked_table(sweep, views)),
-    ]
+    ] + (_envs(axis) if axis else ["<h2>Best jobs</h2>" + _table(ranked_table(sweep, views))])
 
 
-def _rerun(best, command: str | None) -> list[str]:
+def _envs(axis) -> list[str]:
+    """A sweep over envs (learning.analysis.per_env): a table per env, the settings across
+    envs with their statistics, and how to rerun each env's best job."""
+    from learning.analysis.per_env import NONE_COMPARED, env_table
+    from learning.contract import ENV_PARAMETER
+
+    parts = [f"<p>The sweep varies <code>{ENV_PARAMETER}</code> over {len(axis.groups)} envs: "
+             "each env's jobs are ranked among themselves, with the metrics that env's jobs "
+             "reported; then the settings are compared across envs.</p>"]
+    for group in axis.groups:
+        parts.append(f"<h2>Best jobs on env {html.escape(group.env)} "
+                     f"({len(group.views)} job(s))</h2>" + _table(env_table(group, axis.top)))
+    parts.append("<h2>Settings across envs</h2>")
+    if axis.settings.empty:
+        parts.append(f"<p class=note>{html.escape(NONE_COMPARED)}.</p>")
+    else:
+        parts += [f"<p>{html.escape(axis.settings_title())}.</p>", _table(axis.settings)]
+        parts += [f"<p>{html.escape(line)}.</p>" for line in axis.statistics_lines()]
+    for group in axis.groups:
+        if group.views:
+            parts += _rerun(group.views[0], group.command, f"on env {group.env}")
+    return parts
+
+
+def _rerun(best, command: str | None, where: str = "") -> list[str]:
     from learning.analysis.ranking import configs_folder
 
-    parts = [f"<h2>Rerun the best job (job {best.job_id})</h2>"]
+    where = f" {html.escape(where)}" if where else ""
+    parts = [f"<h2>Rerun the best job{where} (job {best.job_id})</h2>"]
     if command:
         parts.append(f"<pre>{html.escape(command)}</pre>")
     else:
@@ -157,12 +181,15 @@ def _notes(notes: list[str]) -> list[str]:
 
 def write_report(path, sweep: Sweep, views, curve_data: list, command: str | None,
                  confirmed: pd.DataFrame | None, notes: list[str],
-                 gif: Path | None = None) -> Path:
-    """Write the report atomically and return its path (``gif``: embed this episode)."""
+                 gif: Path | None = None, axis=None) -> Path:
+    """Write the report atomically and return its path (``gif``: embed this episode;
+    ``axis``: a sweep over envs, learning.analysis.per_env.EnvAxis: its tables instead of
+    the one ranking, its normalized score in the figures over parameters)."""
     path = Path(path)
     notes = list(notes)
-    parts = (_header(sweep, views) + _rerun(views[0], command) + _episode(gif)
-             + _confirmation(sweep, confirmed) + _parameters(sweep)
+    parts = (_header(sweep, views, axis) + ([] if axis else _rerun(views[0], command))
+             + _episode(gif) + _confirmation(sweep, confirmed)
+             + _parameters(axis.normalized if axis and axis.normalized else sweep)
              + _intermediate(sweep, notes) + _curves(curve_data) + _failed(sweep)
              + _notes(notes))
     page = (

@@ -29,7 +29,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from learning.contract import CONTAINER_SCRIPT, JOB_SCRIPTS
+from learning.contract import CONTAINER_SCRIPT, ENV_PARAMETER, JOB_SCRIPTS
 from learning.launch.sweep_file import (
     HP_OPTIMIZATION,
     SweepFile,
@@ -57,8 +57,6 @@ SAMPLES_PER_PARAMETER = 5
 JOINT_SAMPLES = 5
 TEMPLATES_PARAM = "config.config_templates"
 #: the fixed params a pruning option is checked with, also when checked on its own
-#: the parameter that chooses a job's env (envs as a sweep axis: a grid's, not an optimizer's)
-ENV_PARAMETER = "config.rl_common_config.env_id"
 PRUNING_CONTEXT = ("pruning.rule", "pruning.module", "training_iterations")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,46 @@ def test_the_learner_trains_and_evaluates_pendulum(tmp_path):
     assert evaluation["mean_episode_length"] == 200.0 and evaluation["episodes"] == 2
     assert math.isfinite(evaluation["mean_reward"]) and evaluation["mean_reward"] < 0
     assert "hit_rate" not in evaluation
+
+
+
+def render(model: Path, configs: Path, gif: Path, backend: str) -> subprocess.CompletedProcess:
+    """The rendering's child process, as lttfs render starts it, on one GL backend."""
+    return subprocess.run(
+        [sys.executable, "-m", "learning.training.render", str(model), str(configs), str(gif),
+         "--max-steps", "5"],
+        env=dict(os.environ, MUJOCO_GL=backend, PYOPENGL_PLATFORM=backend),
+        capture_output=True, text=True, timeout=300)
+
+
+def test_a_gymnasium_mujoco_env_renders_and_pendulum_says_what_it_lacks(tmp_path):
+    """The rendering builds the run's env by its plug-in: gymnasium's Hopper-v5 renders
+    headless as the table tennis does (EGL, else OSMesa); Pendulum-v1 draws with pygame,
+    which is not installed: the error says so."""
+    import imageio.v3 as iio
+
+    from learning.training.render import render_episode
+
+    main = write_configs(tmp_path / "cfg", env_id="Hopper-v5")
+    result = subprocess.run([sys.executable, "-m", "learning", str(main)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    model, configs = tmp_path / "models" / "model.zip", tmp_path / "logs" / "configs"
+    gif = tmp_path / "hopper.gif"
+    rendered = render(model, configs / "config.json", gif, "egl")
+    if rendered.returncode != 0:
+        rendered = render(model, configs / "config.json", gif, "osmesa")
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    frames = iio.imread(gif, index=None)
+    assert 2 <= len(frames) <= 6 and frames.shape[-1] in (3, 4)
+    assert frames[0].std() > 0  # a picture, not a blank frame
+    pendulum = write_configs(tmp_path / "pend", env_id="Pendulum-v1")
+    trained = subprocess.run([sys.executable, "-m", "learning", str(pendulum),
+                              f"rl_config.log_path={tmp_path / 'plogs'}",
+                              f"rl_config.save_path={tmp_path / 'pm' / 'model.zip'}"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    with pytest.raises(Exception, match="pygame is not installed"):
+        render_episode(tmp_path / "pm" / "model.zip",
+                       tmp_path / "plogs" / "configs" / "config.json", tmp_path / "p.gif",
+                       max_steps=2)
