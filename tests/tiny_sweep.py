@@ -1,7 +1,8 @@
 """A real tiny sweep (cluster_utils' hp_optimization in local mode running run_learning.py:
 PPO, 128 timesteps per run, 2 runs per job, 4 jobs): its settings and how to run one.
 tests/conftest.py makes it once per test session (``sweep_root``; about a minute on two
-cores); tests that need it are marked slow.
+cores); tests that need it are marked slow. And a tiny grid over envs
+(:func:`tiny_envs_grid`).
 """
 
 from __future__ import annotations
@@ -69,3 +70,25 @@ def run_cluster_utils(module: str, config: dict, folder: Path) -> None:
             stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, timeout=600,
         )
     assert result.returncode == 0, f"{module} failed:\n{log.read_text()[-3000:]}"
+
+
+def tiny_envs_grid(folder: Path, num_timesteps: int = 256) -> Path:
+    """hp_optim/envs_grid.json with a tiny budget, run through the launcher: 2 envs (the
+    table tennis and Pendulum-v1) x 2 learning rates, 2 runs (seeds) per job. Returns the
+    results folder."""
+    config = json.loads((REPO / "hp_optim" / "envs_grid.json").read_text())
+    config["results_dir"] = str(folder / "results")
+    config["environment_setup"] = {"virtual_env_path": sys.prefix}
+    config["remove_jobs_dir"] = False
+    config["fixed_params"].update({
+        "config.rl_config.num_timesteps": num_timesteps, "config.rl_config.n_steps": 64,
+        "config.rl_config.batch_size": 64, "config.rl_config.n_epochs": 1,
+        "config.rl_common_config.evaluation_episodes": 2, "max_attempts": 1})
+    path = folder / "envs_grid.json"
+    path.write_text(json.dumps(config, indent=1))
+    result = subprocess.run(
+        [sys.executable, "-m", "learning.launch", str(path)], cwd=REPO,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, CLUSTER_UTILS_CACHE_DIR=str(folder / "cache")))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return folder / "results" / config["optimization_procedure_name"]

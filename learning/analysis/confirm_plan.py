@@ -14,6 +14,8 @@ seeds, as one grid search (learning.analysis.confirm_run runs it, confirm_verdic
 - ``--baseline`` adds the shipped defaults as one more contender (learning.analysis.
   baseline): the winner's settings with the optimized parameters at their templates'
   values, on the same seeds; the verdict then says whether the winner beats them.
+- A sweep over envs (learning.analysis.confirm_envs): K distinct settings of each env,
+  ranked within it, all in the one grid on the same seeds; each plan entry names its env.
 - ``restarts`` is 1. The plan (which sweep job each confirmation job reruns) is saved
   in ``RESULTS/confirm_plan.json``; inspecting RESULTS later shows the confirmed ranking
   again without rerunning anything.
@@ -41,6 +43,8 @@ CONFIG_FILE = "confirm_grid_search.json"
 LOG_FILE = "confirm.log"
 SEED_KEY = "config.rl_common_config.random_seed"
 NOT_SETTINGS = ("working_dir", "id")
+#: a plan entry's env, in a sweep over envs (learning.analysis.confirm_envs)
+ENV_KEY = "env"
 
 
 class ConfirmError(Exception):
@@ -91,7 +95,7 @@ def distinct_winners(sweep: Sweep, views, how_many: int) -> list[tuple]:
 def split_settings(sweep: Sweep, winners: list[tuple], views, seeds: int) -> tuple[list, dict]:
     """(varying keys, fixed settings) of the confirmation grid: the keys in which the
     winners differ vary together; the rest is fixed, with N runs on fresh seeds."""
-    keys = sorted(set().union(*(s for _, s in winners)))
+    keys = sorted(set().union(*(s for _, s in winners)) - {SEED_KEY})  # fixed: fresh seeds
     varying = [k for k in keys if len({json.dumps(s.get(k)) for _, s in winners}) > 1]
     varying += [p for p in sweep.params if p in keys and p not in varying]
     fixed = {k: v for k, v in winners[0][1].items() if k not in varying}
@@ -147,12 +151,13 @@ def _plan_entry(sweep: Sweep, view, settings: dict, varying: list[str]) -> dict:
 
 def with_baseline(sweep: Sweep, winners: list[tuple], project_dir: Path) -> list[tuple]:
     """The winners plus (None, the shipped defaults), unless a winner is the defaults."""
+    params = [p for p in sweep.params if p != SEED_KEY]  # the seeds are the confirmation's
     try:
-        default = baseline_settings(winners[0][1], sweep.params, project_dir)
+        default = baseline_settings(winners[0][1], params, project_dir)
     except NoBaseline as e:
         raise ConfirmError(f"--baseline: {e}") from e
-    key = [json.dumps(default.get(p)) for p in sweep.params]
-    if any([json.dumps(s.get(p)) for p in sweep.params] == key for _, s in winners):
+    key = [json.dumps(default.get(p)) for p in params]
+    if any([json.dumps(s.get(p)) for p in params] == key for _, s in winners):
         return winners
     return [*winners, (None, default)]
 
@@ -167,15 +172,25 @@ def plan(sweep: Sweep, views, how_many: int, seeds: int, project_dir: Path,
     contenders = distinct_winners(sweep, views, how_many)
     if baseline:
         contenders = with_baseline(sweep, contenders, project_dir)
+    return grid_and_plan(sweep, contenders, views, seeds, project_dir)
+
+
+def grid_and_plan(sweep: Sweep, contenders: list[tuple], views, seeds: int, project_dir: Path,
+                  envs: list[str] | None = None) -> tuple[dict, dict]:
+    """The grid-search config and the plan of these contenders ((view or None, settings));
+    ``envs``: a sweep over envs, each contender's env (kept in its plan entry)."""
     varying, fixed = split_settings(sweep, contenders, views, seeds)
     config = grid_search_config(sweep.root.resolve(), varying, fixed, contenders)
+    jobs = [_plan_entry(sweep, view, s, varying) for view, s in contenders]
+    for job, env in zip(jobs, envs or [], strict=False):
+        job[ENV_KEY] = env
     plan_data = {
         "metric": sweep.metric,
         "minimize": sweep.minimize,
         "seeds": seeds,
         "varying": varying,
         "project_dir": str(project_dir),
-        "jobs": [_plan_entry(sweep, view, s, varying) for view, s in contenders],
+        "jobs": jobs,
     }
     return config, plan_data
 

@@ -22,6 +22,7 @@ import pandas as pd
 from learning.analysis.confirm_plan import (
     CONFIG_FILE,
     CONFIRM_DIR,
+    ENV_KEY,
     LOG_FILE,
     PLAN_FILE,
     ConfirmError,
@@ -38,9 +39,10 @@ from learning.records.job_folder import read_job_state
 
 
 def run_confirmation(sweep: Sweep, views, how_many: int, seeds: int, write_only: bool = False,
-                     project_dir: Path | None = None,
-                     baseline: bool = False) -> pd.DataFrame | None:
-    """Plan, run (unless write_only) and read the confirmation grid search."""
+                     project_dir: Path | None = None, baseline: bool = False,
+                     axis=None) -> pd.DataFrame | None:
+    """Plan, run (unless write_only) and read the confirmation grid search (``axis``: a
+    sweep over envs, learning.analysis.per_env.EnvAxis: the top settings of each env)."""
     project_dir = Path(project_dir or PROJECT_DIR)
     root = sweep.root.resolve()
     target = root / CONFIRM_DIR
@@ -52,7 +54,12 @@ def run_confirmation(sweep: Sweep, views, how_many: int, seeds: int, write_only:
     if not (project_dir / JOB_SCRIPT).is_file():
         raise ConfirmError(f"{project_dir / JOB_SCRIPT} not found; the "
                            "confirmation runs the sweep's job script from the project folder")
-    config, plan_data = plan(sweep, views, how_many, seeds, project_dir, baseline)
+    if axis is not None:
+        from learning.analysis.confirm_envs import plan_envs
+
+        config, plan_data = plan_envs(sweep, axis.groups, how_many, seeds, project_dir, baseline)
+    else:
+        config, plan_data = plan(sweep, views, how_many, seeds, project_dir, baseline)
     config_path, log_path = root / CONFIG_FILE, root / LOG_FILE
     atomic_write_json(config_path, config)
     atomic_write_json(root / PLAN_FILE, plan_data)
@@ -132,10 +139,15 @@ def load_confirmation(sweep: Sweep, notes: list[str]) -> pd.DataFrame | None:
             )
         rows.append(row)
     table = pd.DataFrame(rows)
-    table["confirmed_rank"] = table["confirmed_mean"].rank(
-        ascending=sweep.minimize, method="min", na_option="keep"
-    )
-    return table.sort_values("original_rank", na_position="last").reset_index(drop=True)
+    # a sweep over envs: each env's settings ranked among themselves (ENV_KEY of the plan)
+    per_env = ENV_KEY in table.columns
+    if per_env:
+        table[ENV_KEY] = table[ENV_KEY].astype(str)  # the plan is a file others may write
+    means = table.groupby(ENV_KEY)["confirmed_mean"] if per_env else table["confirmed_mean"]
+    table["confirmed_rank"] = means.rank(ascending=sweep.minimize, method="min",
+                                         na_option="keep")
+    order = [ENV_KEY, "original_rank"] if per_env else "original_rank"
+    return table.sort_values(order, na_position="last", kind="stable").reset_index(drop=True)
 
 
 

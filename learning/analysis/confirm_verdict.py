@@ -9,7 +9,7 @@ import pandas as pd
 
 from learning.analysis.baseline import LABEL as BASELINE_LABEL
 from learning.analysis.confirm_plan import float_or_none, name_of
-from learning.analysis.display import format_value, short_names
+from learning.analysis.display import format_value, printable, short_names
 from learning.analysis.results import Sweep
 from learning.analysis.stats import standard_error_of_difference
 
@@ -112,10 +112,15 @@ def _standard_error(a: pd.Series, b: pd.Series) -> float | None:
 
 
 def print_confirmation(sweep: Sweep, confirmed: pd.DataFrame) -> None:
-    seeds = confirmed["confirmed_runs"].dropna()
-    n = int(seeds.max()) if len(seeds) else "?"
-    print(f"confirmation ({n} fresh seeds per setting) of the top {len(confirmed)} "
-          f"setting(s), {sweep.metric}:")
-    with pd.option_context("display.width", 250):
-        print(confirmation_table(sweep, confirmed).to_string(index=False))
-    print(verdict(confirmed, sweep.minimize))
+    """The confirmed table and the verdict; for a sweep over envs one of each per env."""
+    from learning.analysis.confirm_envs import by_env
+
+    for i, (env, sub, part) in enumerate(by_env(sweep, confirmed)):
+        seeds = part["confirmed_runs"].dropna()
+        n = int(seeds.max()) if len(seeds) else "?"
+        where = "" if env is None else f" on env {printable(env)}"
+        print(("\n" if i else "") + f"confirmation{where} ({n} fresh seeds per setting) of "
+              f"the top {len(part)} setting(s), {printable(sweep.metric)}:")
+        with pd.option_context("display.width", 250):
+            print(confirmation_table(sub, part).to_string(index=False))
+        print(verdict(part, sweep.minimize))

@@ -10,7 +10,8 @@ Prints a ranked table of the best jobs and writes ``report.html`` beside the res
 --seeds N``) reruns the top K settings with N fresh seeds each (a grid search through the
 launcher: :mod:`learning.analysis.confirm_plan`, ``confirm_run``, ``confirm_verdict``);
 ``lttfs render RESULTS`` (``inspect --render``) writes a GIF of the best job's final policy
-(see :mod:`learning.training.render`). Both also print the table and write the report.
+(see :mod:`learning.training.render`). A sweep over envs: per env (``per_env``,
+``confirm_envs``, ``rendering``). Both also print the table and write the report.
 """
 
 from __future__ import annotations
@@ -62,14 +63,18 @@ def print_summary(sweep: Sweep, table: pd.DataFrame | str, out=None) -> None:
 
 
 PROG = "python -m learning.analysis.inspection"
+GIF_HELP = ("GIF path (default RESULTS/best_policy.gif; a sweep over envs: one per env, "
+            "best_policy_<env>.gif)")
 #: the commands over one results folder: inspect (all options), confirm, render
 DESCRIPTIONS = {
     "inspect": __doc__.split("\n\n")[0],
-    "confirm": "Rerun the top K settings of an optimization with N fresh seeds each (a grid\n"
-               "search through the sweep launcher, on this machine) and say whether the\n"
-               "winner holds; then the table and report as `inspect`, with the verdict.",
-    "render": "Render an episode of the best job's final policy to a GIF (headless: EGL,\n"
-              "else OSMesa); then the table and report as `inspect`, with the GIF.",
+    "confirm": "Rerun the top K settings of an optimization (of each env, in a sweep over\n"
+               "envs) with N fresh seeds each (a grid search through the sweep launcher, on\n"
+               "this machine) and say whether the winner holds (per env); then the table\n"
+               "and report as `inspect`, with the verdict.",
+    "render": "Render an episode of the best job's final policy (each env's, in a sweep over\n"
+              "envs) to a GIF (headless: EGL, else OSMesa); then the table and report as\n"
+              "`inspect`, with the GIF.",
 }
 
 
@@ -87,7 +92,7 @@ def make_parser(prog: str = PROG, command: str = "inspect") -> argparse.Argument
         _confirm_arguments(parser)
     elif command == "render":
         parser.add_argument("--output", dest="render_output", type=Path, metavar="GIF",
-                            help="GIF path (default RESULTS/best_policy.gif)")
+                            help=GIF_HELP)
         parser.set_defaults(render=True, confirm=None, seeds=3, baseline=False,
                             confirm_write_only=False)
     _common_arguments(parser)
@@ -124,7 +129,8 @@ def parse_args(argv: list[str], prog: str = PROG, command: str = "inspect"
 
 def _confirm_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", dest="confirm", type=int, default=1, metavar="K",
-                        help="rerun the top K settings (default 1: the winner)")
+                        help="rerun the top K settings (default 1: the winner; of each env "
+                        "in a sweep over envs)")
     parser.add_argument("--seeds", type=int, default=3, metavar="N",
                         help="learning runs (fresh seeds) per setting (default 3)")
     parser.add_argument("--baseline", action="store_true",
@@ -158,7 +164,8 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
 def _inspect_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=int, default=10, help="jobs in the table (default 10)")
     parser.add_argument("--confirm", type=int, metavar="K",
-                        help="rerun the top K settings with fresh seeds and compare")
+                        help="rerun the top K settings (of each env, in a sweep over envs) "
+                        "with fresh seeds and compare")
     parser.add_argument("--seeds", type=int, default=3, metavar="N",
                         help="learning runs (fresh seeds) per confirmed setting (default 3)")
     parser.add_argument("--baseline", action="store_true",
@@ -170,8 +177,7 @@ def _inspect_arguments(parser: argparse.ArgumentParser) -> None:
                         "and print how to run it, instead of running it locally")
     parser.add_argument("--render", action="store_true",
                         help="render an episode of the best job's final policy to a GIF")
-    parser.add_argument("--render-output", type=Path,
-                        help="GIF path (default RESULTS/best_policy.gif)")
+    parser.add_argument("--render-output", type=Path, help=GIF_HELP)
 
 
 def print_rerun(best, notes: list[str], label: str = "the best job") -> str | None:
@@ -190,8 +196,9 @@ def print_rerun(best, notes: list[str], label: str = "the best job") -> str | No
     return command
 
 
-def confirmation(args: argparse.Namespace, sweep: Sweep, views, notes: list[str]):
-    """(confirmed table or None, exit code): run --confirm, or show an earlier one."""
+def confirmation(args: argparse.Namespace, sweep: Sweep, views, notes: list[str], axis=None):
+    """(confirmed table or None, exit code): run --confirm, or show an earlier one (a sweep
+    over envs, ``axis``: each env's top settings, learning.analysis.confirm_envs)."""
     from learning.analysis.confirm_plan import ConfirmError
     from learning.analysis.confirm_run import load_confirmation, run_confirmation
     from learning.analysis.confirm_verdict import print_confirmation
@@ -201,7 +208,7 @@ def confirmation(args: argparse.Namespace, sweep: Sweep, views, notes: list[str]
         try:
             confirmed = run_confirmation(sweep, views, args.confirm, args.seeds,
                                          write_only=args.confirm_write_only,
-                                         baseline=args.baseline)
+                                         baseline=args.baseline, axis=axis)
         except ConfirmError as e:
             print(f"error: --confirm: {e}", file=sys.stderr)
             exit_code = 1
@@ -215,26 +222,6 @@ def confirmation(args: argparse.Namespace, sweep: Sweep, views, notes: list[str]
         print()
         print_confirmation(sweep, confirmed)
     return confirmed, exit_code
-
-
-def render(args: argparse.Namespace, sweep: Sweep, best, notes: list[str]):
-    """(GIF path or None, exit code) of --render."""
-    from learning.training.render import RenderError, render_best
-
-    gif = args.render_output or sweep.root / "best_policy.gif"
-    try:
-        gif, backend, failures = render_best(best.job_dir, gif, sweep.metric)
-    except RenderError as e:
-        print(f"error: --render: {e}", file=sys.stderr)
-        return None, 1
-    except OSError as e:
-        print(f"error: --render: cannot write {e.filename or gif}: {e.strerror or e}; choose"
-              " another file with --render-output PATH", file=sys.stderr)
-        return None, 1
-    print(f"\nrendered the best job's final policy (MUJOCO_GL={backend}): "
-          f"{display_path(gif)}")
-    notes += [f"rendering fell back: {failure}" for failure in failures]
-    return gif, 0
 
 
 def main(argv: list[str] | None = None, prog: str = PROG, command: str = "inspect") -> int:
@@ -259,10 +246,12 @@ def main(argv: list[str] | None = None, prog: str = PROG, command: str = "inspec
         group.command = print_rerun(group.views[0], notes,
                                     f"the best job on env {printable(group.env)}")
     command = None if axis else print_rerun(views[0], notes)
-    confirmed, exit_code = confirmation(args, sweep, views, notes)
+    confirmed, exit_code = confirmation(args, sweep, views, notes, axis)
     gif = None
-    if args.render:
-        gif, render_code = render(args, sweep, views[0], notes)
+    if args.render:  # a sweep over envs: each env's best job (learning.analysis.rendering)
+        from learning.analysis.rendering import render
+
+        gif, render_code = render(args, sweep, views[0], notes, axis)
         exit_code = exit_code or render_code
     curves, curve_notes = axis.curves(args.curves) if axis else learning_curves(views,
                                                                                  args.curves)

@@ -107,13 +107,15 @@ def metric_vs_params(jobs: pd.DataFrame, params: list[str], labels: list[str],
     return to_png(fig)
 
 
-def learning_curves(curves: list[tuple[str, dict[int, pd.DataFrame]]]) -> bytes:
-    """One panel per job: reward over timesteps of each of its runs."""
+def learning_curves(curves: list[tuple[str, dict[int, pd.DataFrame]]],
+                    share_y: bool = True) -> bytes:
+    """One panel per job: reward over timesteps of each of its runs; ``share_y``: one
+    reward scale for all panels (not for jobs of different envs)."""
     n = len(curves)
     cols = min(3, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.2 * rows), squeeze=False,
-                             sharey=True)
+                             sharey=share_y)
     for ax, (title, runs) in zip(axes.flat, curves, strict=False):
         for run, curve in runs.items():
             ax.plot(curve["timesteps"], curve["reward"], color=COLORS[run % len(COLORS)],
@@ -147,9 +149,12 @@ def confirmation(table: pd.DataFrame, metric: str) -> bytes:
     """Original vs confirmed mean (error bars: std over runs) per rerun setting."""
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     x = np.arange(len(table))
-    ax.errorbar(x - 0.1, table["original_mean"], yerr=table["original_std"], fmt="o",
+    # None (the defaults' sweep mean, a setting without a confirmed result) as NaN: no point
+    value = {c: pd.to_numeric(table[c], errors="coerce").astype(float) for c in (
+        "original_mean", "original_std", "confirmed_mean", "confirmed_std")}
+    ax.errorbar(x - 0.1, value["original_mean"], yerr=value["original_std"], fmt="o",
                 capsize=3, label="original sweep")
-    ax.errorbar(x + 0.1, table["confirmed_mean"], yerr=table["confirmed_std"], fmt="s",
+    ax.errorbar(x + 0.1, value["confirmed_mean"], yerr=value["confirmed_std"], fmt="s",
                 capsize=3, label="confirmation (fresh seeds)")
     ax.set_xticks(x, [f"job {j}" for j in table["job_id"]], **LITERAL)
     ax.set_ylabel(metric, **LITERAL)

@@ -92,23 +92,35 @@ def _rerun(best, command: str | None, where: str = "") -> list[str]:
     return parts
 
 
-def _episode(gif: Path | None) -> list[str]:
-    if gif is None or not Path(gif).is_file():
-        return []
-    data = base64.b64encode(Path(gif).read_bytes()).decode("ascii")
-    return [f"<h2>An episode of the best job's final policy</h2><p>{html.escape(str(gif))}"
-            f'</p><img alt="best policy episode" src="data:image/gif;base64,{data}">']
+def _episode(gif) -> list[str]:
+    """The GIF of the best job's episode; a sweep over envs: (env, GIF) per env rendered."""
+    parts = []
+    for env, path in gif if isinstance(gif, list) else [(None, gif)]:
+        if path is None or not Path(path).is_file():
+            continue
+        where = "" if env is None else f" on env {html.escape(env)}"
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        parts.append(f"<h2>An episode of the best job's final policy{where}</h2><p>"
+                     f"{html.escape(str(path))}</p><img alt=\"best policy episode\" "
+                     f'src="data:image/gif;base64,{data}">')
+    return parts
 
 
 def _confirmation(sweep: Sweep, confirmed: pd.DataFrame | None) -> list[str]:
+    """The confirmed table, verdict and figure; for a sweep over envs one of each per env."""
+    from learning.analysis.confirm_envs import by_env
     from learning.analysis.confirm_verdict import confirmation_table, verdict
 
     if confirmed is None:
         return []
-    return ["<h2>Confirmation with fresh seeds</h2>",
-            _table(confirmation_table(sweep, confirmed)),
-            f"<p>{html.escape(verdict(confirmed, sweep.minimize))}</p>",
-            _img(plots.confirmation(confirmed, sweep.metric), "confirmation")]
+    parts = ["<h2>Confirmation with fresh seeds</h2>"]
+    for env, sub, part in by_env(sweep, confirmed):
+        if env is not None:
+            parts.append(f"<h3>On env {html.escape(env)}</h3>")
+        parts += [_table(confirmation_table(sub, part)),
+                  f"<p>{html.escape(verdict(part, sweep.minimize))}</p>",
+                  _img(plots.confirmation(part, sweep.metric), "confirmation")]
+    return parts
 
 
 def _parameters(sweep: Sweep) -> list[str]:
@@ -138,10 +150,11 @@ def _parameters(sweep: Sweep) -> list[str]:
     return parts
 
 
-def _curves(curve_data: list) -> list[str]:
+def _curves(curve_data: list, share_y: bool = True) -> list[str]:
+    """The best jobs' curves; one y axis for all unless they are of different envs."""
     parts = ["<h2>Learning curves of the best jobs</h2>"]
     if curve_data:
-        parts.append(_img(plots.learning_curves(curve_data), "learning curves"))
+        parts.append(_img(plots.learning_curves(curve_data, share_y), "learning curves"))
     else:
         parts.append("<p class=note>No progress logs found for the best jobs.</p>")
     return parts
@@ -181,16 +194,18 @@ def _notes(notes: list[str]) -> list[str]:
 
 def write_report(path, sweep: Sweep, views, curve_data: list, command: str | None,
                  confirmed: pd.DataFrame | None, notes: list[str],
-                 gif: Path | None = None, axis=None) -> Path:
-    """Write the report atomically and return its path (``gif``: embed this episode;
-    ``axis``: a sweep over envs, learning.analysis.per_env.EnvAxis: its tables instead of
-    the one ranking, its normalized score in the figures over parameters)."""
+                 gif: Path | list | None = None, axis=None) -> Path:
+    """Write the report atomically and return its path (``gif``: embed this episode, or
+    these (env, GIF) pairs; ``axis``: a sweep over envs, learning.analysis.per_env.EnvAxis:
+    its tables instead of the one ranking, its normalized score in the figures over
+    parameters)."""
     path = Path(path)
     notes = list(notes)
     parts = (_header(sweep, views, axis) + ([] if axis else _rerun(views[0], command))
              + _episode(gif) + _confirmation(sweep, confirmed)
              + _parameters(axis.normalized if axis and axis.normalized else sweep)
-             + _intermediate(sweep, notes) + _curves(curve_data) + _failed(sweep)
+             + _intermediate(sweep, notes) + _curves(curve_data, share_y=axis is None)
+             + _failed(sweep)
              + _notes(notes))
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"

@@ -52,7 +52,8 @@ def write_job(root: Path, job_id: int, job: Job) -> dict:
     """One finished job's working directory; returns its all_data.csv row."""
     folder = root / "working_directories" / str(job_id)
     folder.mkdir(parents=True)
-    settings = {"config": {"rl_config": {"learning_rate": job.lr},
+    settings = {"config": {"config_templates": "hp_optim/config_templates_ppo.json",
+                           "rl_config": {"learning_rate": job.lr},
                            "rl_common_config": {"env_id": job.env, "random_seed": job.seed}},
                 "learning_runs_per_job": len(job.runs), "id": job_id,
                 "working_dir": str(folder)}

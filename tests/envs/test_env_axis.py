@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tiny_sweep import tiny_envs_grid
 
 from learning.config import ParameterError, merge_and_validate
 from learning.config.loading import read_role_files
@@ -94,27 +93,6 @@ def test_the_pre_flight_refuses_a_grid_value_of_an_env_with_a_role_parameter(tmp
     problems = run_preflight(read_sweep_file(path, [])).problems
     assert problems and any("hysr_config is not a role of env 'Pendulum-v1'" in p
                             for p in problems), problems
-
-
-def tiny_envs_grid(folder: Path) -> Path:
-    """hp_optim/envs_grid.json with a tiny budget, run through the launcher: 2 envs x 2
-    learning rates, 2 runs (seeds) per job. Returns the results folder."""
-    config = copy.deepcopy(ENVS_GRID)
-    config["results_dir"] = str(folder / "results")
-    config["environment_setup"] = {"virtual_env_path": sys.prefix}
-    config["remove_jobs_dir"] = False
-    config["fixed_params"].update({
-        "config.rl_config.num_timesteps": 256, "config.rl_config.n_steps": 64,
-        "config.rl_config.batch_size": 64, "config.rl_config.n_epochs": 1,
-        "config.rl_common_config.evaluation_episodes": 2, "max_attempts": 1})
-    path = folder / "envs_grid.json"
-    path.write_text(json.dumps(config, indent=1))
-    result = subprocess.run(
-        [sys.executable, "-m", "learning.launch", str(path)], cwd=REPO,
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600,
-        env={**__import__("os").environ, "CLUSTER_UTILS_CACHE_DIR": str(folder / "cache")})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return folder / "results" / config["optimization_procedure_name"]
 
 
 @pytest.fixture(scope="module")
