@@ -46,7 +46,7 @@ from learning.config.rl import (
     validate_rl,
     validate_rl_common,
 )
-from learning.contract import JOB_MANAGED_RL_KEYS
+from learning.contract import ENV_PARAMETER, JOB_MANAGED_RL_KEYS
 from learning.plugins.envs import EnvPlugin, env_plugin_for, registered_envs
 
 
@@ -229,7 +229,7 @@ def roles_of_chosen_env(merged: dict[str, dict[str, Any]], files: dict[str, Path
     env = chosen_env(merged["rl_common_config"], files["rl_common_config"])
     if list(merged) == list(env.config_roles):
         return merged, files
-    chooser = f"{PREFIX}rl_common_config.env_id"
+    chooser = ENV_PARAMETER
     missing = [role for role in env.config_roles if role not in merged]
     if missing:
         raise ParameterError(
