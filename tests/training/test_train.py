@@ -144,19 +144,23 @@ def test_episode_log_widens_for_terms_seen_later(tmp_path):
 
 @pytest.mark.slow
 def test_ppo_cli_end_to_end(tmp_path):
-    config = make_run(tmp_path, common={"random_seed": None, "log_episodes": True})
+    # 3 rollouts of 64 steps: an episode lasts at most nb_steps_per_episode (150) steps, so
+    # one has ended by the last rollout (with a random seed the first may hold none)
+    config = make_run(
+        tmp_path, rl={"num_timesteps": 192}, common={"random_seed": None, "log_episodes": True}
+    )
     result = run_cli(tmp_path, config)
     assert result.returncode == 0, result.stderr
     logs = tmp_path / "logs"
     rows = read_progress(logs / "progress.csv")
-    assert rows and all(r["rollout/ep_rew_mean"] for r in rows)
+    assert len(rows) == 3 and rows[-1]["rollout/ep_rew_mean"]
     evaluation = read_json(logs / "evaluation.json")
     info = read_json(logs / "run_info.json")
-    assert info["status"] == "finished" and info["num_timesteps"] == 128
+    assert info["status"] == "finished" and info["num_timesteps"] == 192
     assert info["torch_threads"] == 1 and info["cpus"] == sorted(os.sched_getaffinity(0))
     assert isinstance(info["seed"], int) and info["seed_source"].startswith("random")
     assert info["versions"]["stable-baselines3"] and "learning" in info["command"]
-    assert evaluation["episodes"] == 2 and evaluation["num_timesteps"] == 128
+    assert evaluation["episodes"] == 2 and evaluation["num_timesteps"] == 192
     assert 0 <= evaluation["return_rate"] <= evaluation["hit_rate"] <= 1
     assert {"mean_reward", "std_reward"} <= evaluation.keys()
     with open(logs / "episodes.csv", newline="") as f:
@@ -164,12 +168,12 @@ def test_ppo_cli_end_to_end(tmp_path):
     assert episodes and {"num_timesteps", "episode_reward", "hit"} <= episodes[0].keys()
     # the resolved configs rerun as they are
     copied = load_configs(logs / "configs" / "config.json")
-    assert copied.rl["num_timesteps"] == 128 and copied.rl_common["random_seed"] is None
+    assert copied.rl["num_timesteps"] == 192 and copied.rl_common["random_seed"] is None
 
     from stable_baselines3 import PPO
 
     model = PPO.load(tmp_path / "models" / "model.zip")
-    assert model.num_timesteps == 128
+    assert model.num_timesteps == 192
     assert not list((tmp_path / "models").glob(".*tmp*"))  # atomic save left nothing behind
 
 
