@@ -194,6 +194,15 @@ WORKING_DIRS_FOLDER = "working_directories"
 INTERMEDIATE_DIR = "intermediate_results"
 #: the record of a job run outside a sweep (standalone), in its working dir
 INTERMEDIATE_FILE = "intermediate_results.json"
+#: population-based training: one lineage per job of a sweep,
+#: <results_dir>/<name>/pbt_lineage/job_<id>.json (learning.records.lineage), the sweep's
+#: global file <results_dir>/<name>/pbt_lineage.json, a standalone job's in its working dir
+LINEAGE_DIR = "pbt_lineage"
+SWEEP_LINEAGE_FILE = "pbt_lineage.json"
+LINEAGE_FILE = "pbt_lineage.json"
+#: in a job's working dir: the checkpoints it copied from a donor after iteration k,
+#: pbt_<k>/run_<run>/model.zip (and the files that travel with it)
+PBT_CHECKPOINT_DIR = "pbt_{iteration}"
 #: metrics.csv: 1.0 for a job the pruning rule stopped early (its metrics are then its
 #: estimate after ``trained_iterations`` training iterations), 0.0 otherwise
 STOPPED_EARLY_METRIC = "stopped_early"

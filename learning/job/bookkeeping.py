@@ -25,7 +25,8 @@ from learning.job.attempts import remove_temporary_files
 from learning.job.continuation import continue_from_attempt
 from learning.job.disk import write_stop
 from learning.job.outcomes import Outcome
-from learning.job.pruning import IterationRecorder
+from learning.job.population import Population
+from learning.job.pruning import IterationRecorder, completed_iterations
 from learning.job.settings import JobOptions
 from learning.records.job_state import FAILED, FINISHED, PENDING, Attempt, JobState, RunState
 
@@ -38,6 +39,7 @@ class OutcomeBookkeeping:
     options: JobOptions
     working_dir: Path
     recorder: IterationRecorder
+    population: Population
     log: Callable[[str], None]
 
     def _apply(self, run: RunState, attempt: Attempt, outcome: Outcome,
@@ -126,3 +128,10 @@ class OutcomeBookkeeping:
         if self.recorder.after_settle(self.state):  # the rule stops the job now
             self.save()
             self._stop_learners()
+        self._decide_population()
+
+    def _decide_population(self) -> None:
+        """Population-based training after each iteration all runs completed
+        (learning.job.population): it may replace the runs' models before they go on."""
+        self.population.after_settle(completed_iterations(self.state), self.recorder.record,
+                                     self.save)

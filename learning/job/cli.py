@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from cluster_utils import client
@@ -107,3 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, JobWriteFailed):
             return e.exit_code
         return EXIT_CONFIG if config_error else EXIT_FAILED
+    except Exception:  # a bug: under cluster_utils its traceback also in the job's stderr
+        # (the .err file the launcher shows; cluster_utils' excepthook sends it only to the
+        # server, which shows nothing of it in local mode)
+        if submission_state.connection_active:
+            try:
+                traceback.print_exc(file=sys.stderr)
+                sys.stderr.flush()
+            except OSError:
+                pass
+        raise

@@ -89,6 +89,8 @@ from learning.job.learner import (
 )
 from learning.job.outcomes import Outcome, classify, classify_files, stalled
 from learning.job.pool import LearnerPool, RunningLearner
+from learning.job.population import Population
+from learning.job.population_settings import read_population
 from learning.job.pruning import IterationRecorder, next_run, read_pruning
 from learning.job.rounds import ChunkRule, time_limit
 from learning.job.settings import (
@@ -155,9 +157,13 @@ class Job(OutcomeBookkeeping):
         self.state.segments.append(self.segment)
         self.recorder = IterationRecorder(settings, pruning, self.working_dir, self.state,
                                           self.log)
+        population = read_population(settings, self.options, pruning)
+        self.population = Population(settings, population, self.working_dir, self.state,
+                                     self.log)
         self.reserve.create()
         if not self.save():
             raise self.halt or self.failure
+        self.population.write_lineage()
 
     # ----------------------------------------------------------------- state
 
@@ -189,6 +195,7 @@ class Job(OutcomeBookkeeping):
             self._plan_slots(cpus)
             self._start_fork_server(cpus)
             self._settle_in_flight()
+            self._decide_population()  # iterations done before a restart, not yet decided
             return self._loop()
         finally:
             self.pool.close()  # only left running when the job ends on an error
@@ -245,8 +252,8 @@ class Job(OutcomeBookkeeping):
         busy = {learner.cpus for learner in self.pool.running.values()}
         for slot in [slot for slot in self.slots if slot not in busy]:
             run = next_run(self.state)
-            if run is None:
-                break
+            if run is None or not self.population.may_start(run.iteration):
+                break  # none waits, or the job has not decided its population step yet
             self._start_attempt(run, slot)
 
     def _end_round(self) -> int:
@@ -359,8 +366,8 @@ class Job(OutcomeBookkeeping):
             self.pool.terminate_all()
 
     def _start_attempt(self, run: RunState, cpus: frozenset[int]) -> None:
-        roles = self.recorder.attempt_roles(self.configs.roles, run,
-                                            self.options.training_iterations)
+        roles = self.recorder.attempt_roles(self.population.roles_for(run.iteration, self.configs),
+                                            run, self.options.training_iterations)
         try:
             attempt, entry, run_dir = new_attempt(roles, self.working_dir, run, cpus)
         except JobConfigError as e:  # a template changed between two chunks of the job

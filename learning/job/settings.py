@@ -107,6 +107,7 @@ KNOWN_SETTINGS = (
     "config", "working_dir", "id", "singularity", *SWITCH_DEFAULTS, *OPTION_DEFAULTS,
     *STALL_DEFAULTS, "job_time_limit_seconds",
     "pruning", "intermediate_evaluation_episodes",  # learning.job.pruning
+    "pbt",  # learning.job.population
 )
 
 

@@ -13,14 +13,16 @@ results folder's location, reporting.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from learning.atomic_io import atomic_write_json
 from learning.launch.sweep_file import GRID_SEARCH, SweepFile
+from learning.records.sweep_definition import (  # noqa: F401 (read_definition: the launcher's)
+    DEFINITION_FILE,
+    DEFINITION_FORMAT,
+    read_definition,
+)
 
-DEFINITION_FILE = "sweep_definition.json"
-DEFINITION_FORMAT = "lttfs-sweep-definition/1"
 #: the settings that define what a sweep searches (dotted: inside a section)
 SEARCH_KEYS = ("optimized_params", "hyperparam_list", "fixed_params", "optimizer_str",
                "optimizer_settings", "optimization_setting.metric_to_optimize",
@@ -45,18 +47,6 @@ def definition_of(sweep: SweepFile) -> dict[str, Any]:
     search = {key: _data(_get(sweep.params, key)) for key in SEARCH_KEYS
               if _get(sweep.params, key) is not None}
     return {"format": DEFINITION_FORMAT, "kind": sweep.kind, "search": search}
-
-
-def read_definition(root: Path) -> dict[str, Any] | None:
-    """The saved definition (None: none saved, or not of this format)."""
-    try:
-        data = json.loads((Path(root) / DEFINITION_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("format") != DEFINITION_FORMAT \
-            or not isinstance(data.get("search"), dict):
-        return None
-    return data
 
 
 def save_definition(sweep: SweepFile) -> None:

@@ -43,6 +43,7 @@ from learning.numpy_scalars import without_numpy_scalars
 from learning.preflight import environment as preflight_env
 from learning.preflight import pruning as preflight_pruning
 from learning.preflight.interpreter import interpreter_problems
+from learning.preflight.population import population_problems
 from learning.preflight.shell_safety import (
     BARE_WORD,
     IN_DOUBLE_QUOTES,
@@ -58,6 +59,7 @@ JOINT_SAMPLES = 5
 TEMPLATES_PARAM = "config.config_templates"
 #: the fixed params a pruning option is checked with, also when checked on its own
 PRUNING_CONTEXT = ("pruning.rule", "pruning.module", "training_iterations")
+POPULATION_CONTEXT = ("pbt.mutations", "pbt.schedule", "training_iterations")
 
 
 @dataclass
@@ -98,6 +100,7 @@ def run_preflight(sweep: SweepFile) -> Preflight:
         metric_problems = []
     if not metric_problems:  # else pruning.metric would be compared with a wrong metric
         result.problems += preflight_pruning.pruning_problems(sweep)
+        result.problems += population_problems(sweep)
     name_problems = _fixed_name_problems(sweep, result.distributions)
     result.problems += name_problems
     if not name_problems:
@@ -251,13 +254,16 @@ class ConfigChecks:
 
     def job_problem(self, sample: dict[str, Any], fixed: dict[str, Any]) -> str | None:
         """The job's own error for these settings, None if a job would accept them."""
+        from learning.job.population_settings import read_population
         from learning.job.pruning import read_pruning
         from learning.job.settings import JobConfigError, merged_configs, read_options
 
         settings = job_settings(sample, fixed)
         try:
-            read_pruning(settings, read_options(settings).training_iterations,
-                         project_dir=self.sweep.main_path)
+            options = read_options(settings)
+            pruning = read_pruning(settings, options.training_iterations,
+                                   project_dir=self.sweep.main_path)
+            read_population(settings, options, pruning, project_dir=self.sweep.main_path)
             merged_configs(settings, cwd=self.sweep.main_path)
         except JobConfigError as e:
             return str(e)
@@ -340,10 +346,15 @@ class ConfigChecks:
 
     def _context(self, name: str) -> dict[str, Any]:
         """The fixed params that ``name`` is read through: a ``pruning.*`` option through
-        the rule that pruning.rule names (from pruning.module), for training_iterations."""
-        if not name.startswith("pruning."):
+        the rule that pruning.rule names (from pruning.module), for training_iterations;
+        a ``pbt.*`` option beside pbt.mutations (or pbt.schedule) and training_iterations."""
+        if name.startswith("pruning."):
+            context = PRUNING_CONTEXT
+        elif name.startswith("pbt."):
+            context = POPULATION_CONTEXT
+        else:
             return {}
-        return {key: self.fixed[key] for key in PRUNING_CONTEXT if key in self.fixed}
+        return {key: self.fixed[key] for key in context if key in self.fixed}
 
     def _joint_problems(self) -> list[str]:
         """A few samples of all parameters at once (interactions between parameters)."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from learning.atomic_io import atomic_write_json
 from learning.contract import OUTCOMES, STATE_FILE
+from learning.records.lineage import Lineage
 from learning.records.typed_json import from_json
 
 FORMAT = "lttfs-job-state/2"
@@ -159,6 +160,9 @@ class JobState:
     template_files: dict[str, str] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] | None = None  #: what the job reported when it finished
+    #: population-based training (learning.job.population): the job's schedule of
+    #: settings, its exploits and decisions; copied to its lineage file after each change
+    pbt: Lineage | None = None
     format: str = FORMAT
 
     @classmethod
