@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tiny_sweep import TINY_SWEEP, run_cluster_utils
+from tiny_sweep import TINY_SWEEP, run_cluster_utils, tiny_pbt_grid
 
 
 def _mount(args: list[str]) -> str | None:
@@ -93,6 +93,15 @@ def sweep_root(tmp_path_factory) -> Path:
     run_cluster_utils("cluster_utils.hp_optimization", config, folder)
     root = folder / "results" / "tiny"
     assert (root / "all_data.csv").is_file()
+    return root
+
+
+@pytest.fixture(scope="session")
+def pbt_root(tmp_path_factory) -> Path:
+    """results/tiny_pbt of a real tiny population-based-training grid (tiny_sweep.PBT_GRID,
+    about 20 s); tests must not change it (copy it)."""
+    root = tiny_pbt_grid(tmp_path_factory.mktemp("pbt"))
+    assert (root / "pbt_lineage.json").is_file()
     return root
 
 

@@ -92,3 +92,48 @@ def tiny_envs_grid(folder: Path, num_timesteps: int = 256) -> Path:
         env=dict(os.environ, CLUSTER_UTILS_CACHE_DIR=str(folder / "cache")))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return folder / "results" / config["optimization_procedure_name"]
+
+
+#: a tiny population-based-training grid: the robot 1.2 m to the side of its place
+#: (robot_position:0 1.45) cannot reach the ball, so those jobs score worse (about -1.5,
+#: minus the distance to the ball) than the jobs at the robot's place (0.25): with 2 jobs at
+#: a time in grid order, each far job finds the near jobs' records and exploits one
+PBT_GRID = {
+    "optimization_procedure_name": "tiny_pbt",
+    "script_relative_path": "run_learning.py",
+    "run_in_working_dir": True,
+    "no_user_interaction": True,
+    "generate_report": "never",
+    "remove_jobs_dir": False,
+    "remove_working_dirs": False,
+    "environment_setup": {"virtual_env_path": sys.prefix},
+    "cluster_requirements": {"request_cpus": 1, "max_cpus": 2},
+    "restarts": 1,
+    "fixed_params": {
+        **{key: value for key, value in TINY_SWEEP["fixed_params"].items()},
+        "training_iterations": 3,
+        "pbt.mutations": ["config.rl_config.learning_rate"],
+        "pbt.quantile_fraction": 0.5,
+        "pbt.min_jobs": 1,
+    },
+    "hyperparam_list": [
+        {"param": "config.hysr_config.robot_position:0", "values": [0.25, 1.45]},
+        {"param": "config.rl_config.learning_rate", "values": [0.0003, 0.001, 0.003]},
+    ],
+}
+PBT_NEAR_JOBS = (0, 1, 2)  #: the jobs with the robot at its place, in grid order
+
+
+def tiny_pbt_grid(folder: Path, **changes: object) -> Path:
+    """Run :data:`PBT_GRID` (6 jobs x 2 runs x 3 training iterations of 128 timesteps;
+    about 20 s on 2 cores) through the launcher; ``changes``: top-level settings to
+    replace. Returns the results folder."""
+    config = dict(PBT_GRID, results_dir=str(folder / "results"), **changes)
+    path = folder / "tiny_pbt.json"
+    path.write_text(json.dumps(config, indent=1))
+    result = subprocess.run(
+        [sys.executable, "-m", "learning.launch", str(path)], cwd=REPO,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, CLUSTER_UTILS_CACHE_DIR=str(folder / "cache")))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return folder / "results" / config["optimization_procedure_name"]

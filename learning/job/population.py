@@ -69,8 +69,8 @@ from learning.records.lineage import (
     Skip,
     lineage_path,
     values_at,
+    write_job_and_sweep_lineage,
     write_lineage,
-    write_sweep_lineage,
 )
 from learning.records.sweep_definition import DEFINITION_FILE, read_definition
 
@@ -337,9 +337,10 @@ class Population:
         if self._lineage is None:
             return
         try:
-            write_lineage(self.path, self._lineage)
-            if self.results_root is not None:
-                write_sweep_lineage(self.results_root)
+            if self.results_root is None:
+                write_lineage(self.path, self._lineage)
+            else:
+                write_job_and_sweep_lineage(self.path, self._lineage, self.results_root)
         except OSError as e:
             self.log(f"cannot write the PBT lineage {self.path}: {e}")
 

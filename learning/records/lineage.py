@@ -13,6 +13,7 @@ file's schema (format ``lttfs-lineage/1``).
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 from learning.atomic_io import atomic_write_json
 from learning.contract import LINEAGE_DIR, LINEAGE_FILE, SWEEP_LINEAGE_FILE, WORKING_DIRS_FOLDER
+from learning.locks import UNSUPPORTED
 from learning.records.typed_json import from_json
 
 FORMAT = "lttfs-lineage/1"
@@ -129,6 +131,22 @@ def sweep_lineages(results_root: Path) -> dict[int, Lineage]:
                 and path.name == f"job_{lineage.job_id}.json":
             found[lineage.job_id] = lineage
     return found
+
+
+def write_job_and_sweep_lineage(path: Path, lineage: Lineage, results_root: Path) -> None:
+    """Write a job's lineage, then rebuild the sweep's global file, both under the sweep's
+    lineage lock, so that the global file a job writes last holds every job's newest
+    (a file system without flock: without it; the inspection rebuilds it)."""
+    folder = Path(results_root) / LINEAGE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except OSError as e:
+            if e.errno not in UNSUPPORTED:
+                raise
+        write_lineage(path, lineage)
+        write_sweep_lineage(results_root)
 
 
 def write_sweep_lineage(results_root: Path) -> Path:
