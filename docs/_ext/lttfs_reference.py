@@ -499,6 +499,9 @@ JOB_NOTES = {
                "when `pruning.rule` names a rule or a rule's switch option is set; leave out "
                "what you do not set (cluster_utils takes no null in fixed_params). Needs "
                "`training_iterations` >= 2",
+    "pbt": "`pbt.<key>`: population-based training, below ([PBT](pbt.md)). Off by default: "
+           "on when `pbt.mutations` names parameters. Needs `training_iterations` >= 2; not "
+           "with `pruning.*`",
 }
 
 
@@ -584,6 +587,12 @@ def job_settings_reference() -> str:
         out += [f"### `pruning.rule`: `\"{rule.name}\"`", "",
                 markdown_text(" ".join(doc.split())) + switch, "",
                 table(("option", "valid values", "default", "meaning"), rows), ""]
+    from learning.plugins import population
+
+    rows = [(f"`pbt.{key}`", code(population.DEFAULTS[key]) if key in population.DEFAULTS
+             else "`null`", population.HELP[key]) for key in population.KEYS]
+    out += ["### `pbt.*`: population-based training", "",
+            table(("setting", "default", "meaning"), rows), ""]
     return "\n".join(out)
 
 

@@ -15,7 +15,8 @@ The job settings ``pbt.*`` (fixed params of the hp_optim file):
   explored (:func:`explore`);
 - ``pbt.metric`` / ``pbt.minimize``: what is compared (the sweep's metric_to_optimize);
 - ``pbt.schedule``: instead of the above, replay a schedule of settings (the
-  confirmation of a PBT winner: :class:`ScheduleEntry` as data).
+  confirmation of a PBT winner: :class:`ScheduleEntry` as data); an empty one (``[]``)
+  replays nothing: PBT is off (the shipped defaults beside PBT winners in a confirmation).
 
 The job (learning.job.population) copies the checkpoint, records the lineage and trains
 on; this module only reads settings and decides. It imports nothing heavy.
@@ -34,6 +35,24 @@ from learning.config.checks import is_integer, is_number
 DEFAULTS = {"quantile_fraction": 0.25, "min_jobs": 2, "resample_probability": 0.25,
             "factors": [0.8, 1.2], "metric": "mean_eval_reward", "minimize": False}
 KEYS = ("mutations", "schedule", *DEFAULTS)
+#: what each setting means (the docs' job-settings reference shows it)
+HELP = {
+    "mutations": "the parameters that may change during training (names of the sweep's"
+                 " optimized_params or hyperparam_list, `config.rl_config.<key>`); a"
+                 " non-empty list turns PBT on",
+    "schedule": "instead: a schedule to replay, `[{\"from_iteration\": 0, \"values\":"
+                " {...}}, ...]` (the confirmation of a PBT winner sets it); `[]` replays nothing:"
+                " PBT off",
+    "quantile_fraction": "a job in this bottom share of the jobs that recorded an iteration"
+                         " exploits one of the top share; at most 0.5",
+    "min_jobs": "other jobs that recorded the iteration before a job exploits",
+    "resample_probability": "a mutated value is drawn again from its sweep distribution with"
+                            " this probability, else multiplied by one of `pbt.factors`",
+    "factors": "the factors a value is multiplied by (kept inside its bounds; a Discrete"
+               " value moves to the next option, down for < 1, up for > 1)",
+    "metric": "the job metric compared (the sweep's metric_to_optimize)",
+    "minimize": "whether lower is better (the sweep's minimize)",
+}
 #: rl_config keys that cannot change during a training: the networks' shape, the envs and
 #: their statistics, the iteration's length, the run's files, the device
 FROZEN_RL_KEYS = ("num_layers", "num_hidden", "policy_kwargs", "n_envs", "vec_env",
@@ -128,6 +147,9 @@ def read_pbt(settings: Mapping[str, Any]) -> PbtOptions | None:
     if unknown:
         raise PopulationError(f"unknown setting pbt.{unknown[0]}; valid: "
                               + ", ".join(f"pbt.{key}" for key in KEYS))
+    schedule = given.get("schedule")
+    if schedule == [] and not given.get("mutations"):
+        return None  # an empty schedule replays nothing (the defaults in a confirmation)
     values = dict(DEFAULTS, **{k: v for k, v in given.items() if v is not None})
     mutations = given.get("mutations") or []
     if not isinstance(mutations, list) or not all(isinstance(m, str) for m in mutations) \
