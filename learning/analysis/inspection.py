@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from learning.analysis.display import display_path, printable
+from learning.analysis.lineage import read_sweep_lineages, rebuild_sweep_lineage
 from learning.analysis.normalization import ReferenceScoresError
 from learning.analysis.per_env import read_env_axis
 from learning.analysis.ranking import (
@@ -242,6 +243,8 @@ def main(argv: list[str] | None = None, prog: str = PROG, command: str = "inspec
         return 2
     print_summary(sweep, axis.text() if axis else ranked_table(sweep, views[: args.top]))
     notes += axis.notes if axis else job_notes(views[: args.top])
+    read_sweep_lineages(sweep.root, notes)  # population-based training: skipped lineages
+    rebuild_sweep_lineage(sweep.root, notes)
     for group in axis.groups if axis else []:
         group.command = print_rerun(group.views[0], notes,
                                     f"the best job on env {printable(group.env)}")

@@ -13,6 +13,7 @@ import pandas as pd
 
 from learning.analysis.display import display_path, format_value, printable, short_names
 from learning.analysis.intermediate import has_stopped_jobs, stopped_label
+from learning.analysis.lineage import read_sweep_lineages
 from learning.analysis.results import Sweep
 from learning.analysis.runs import learning_curve, run_scores
 from learning.contract import (
@@ -82,10 +83,12 @@ def job_views(sweep: Sweep, how_many: int) -> list[JobView]:
 
 
 def ranked_table(sweep: Sweep, views: list[JobView]) -> pd.DataFrame:
-    """The printed table: parameters, metric mean/std over runs, per-run values, dir."""
+    """The printed table: parameters, metric mean/std over runs, per-run values, dir; in
+    a population-based-training sweep which jobs exploited others ("pbt")."""
     names = short_names(sweep.params)
     std = sweep.std_column
     stopped = has_stopped_jobs(sweep.jobs)
+    lineages = read_sweep_lineages(sweep.root)  # skipped files: a note of the inspection
     rows = []
     for view in views:
         row = {"rank": view.rank, "job": view.job_id}
@@ -99,6 +102,8 @@ def ranked_table(sweep: Sweep, views: list[JobView]) -> pd.DataFrame:
         row["failed"] = "-" if view.failed_attempts is None else view.failed_attempts
         if stopped:  # jobs the pruning rule stopped: their metric is an estimate
             row["stopped early"] = stopped_label(view.row) or "-"
+        if lineages:  # the parameters are the starting values; exploits changed them
+            row["pbt"] = lineages.exploited_label(view.job_id) or "-"
         row["dir"] = printable(display_path(view.job_dir)) if view.job_dir else "(deleted)"
         rows.append(row)
     return pd.DataFrame(rows)

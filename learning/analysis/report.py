@@ -177,6 +177,14 @@ def _intermediate(sweep: Sweep, notes: list[str]) -> list[str]:
             _img(plots.intermediate_metric(points, sweep.metric), "intermediate metric")]
 
 
+def _population(sweep: Sweep, views, notes: list[str]) -> list[str]:
+    """A population-based-training sweep: the best job's lineage, the schedules, the
+    population's metric over iterations (learning.analysis.lineage_report); else []."""
+    from learning.analysis.lineage_report import population_section
+
+    return population_section(sweep, views[0].job_id if views else None, notes)
+
+
 def _failed(sweep: Sweep) -> list[str]:
     if not sweep.failed:
         return []
@@ -201,10 +209,12 @@ def write_report(path, sweep: Sweep, views, curve_data: list, command: str | Non
     parameters)."""
     path = Path(path)
     notes = list(notes)
+    population = [] if axis else _population(sweep, views, notes)
     parts = (_header(sweep, views, axis) + ([] if axis else _rerun(views[0], command))
-             + _episode(gif) + _confirmation(sweep, confirmed)
+             + _episode(gif) + _confirmation(sweep, confirmed) + population
              + _parameters(axis.normalized if axis and axis.normalized else sweep)
-             + _intermediate(sweep, notes) + _curves(curve_data, share_y=axis is None)
+             + ([] if population else _intermediate(sweep, notes))
+             + _curves(curve_data, share_y=axis is None)
              + _failed(sweep)
              + _notes(notes))
     page = (
