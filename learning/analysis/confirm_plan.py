@@ -16,6 +16,9 @@ seeds, as one grid search (learning.analysis.confirm_run runs it, confirm_verdic
   values, on the same seeds; the verdict then says whether the winner beats them.
 - A sweep over envs (learning.analysis.confirm_envs): K distinct settings of each env,
   ranked within it, all in the one grid on the same seeds; each plan entry names its env.
+- A population-based-training sweep (learning.analysis.confirm_replay): each winner's
+  schedule of settings is replayed from scratch (its ``pbt.schedule``, varied with the
+  other keys), with no exploits; winners that differ only in their schedules are distinct.
 - ``restarts`` is 1. The plan (which sweep job each confirmation job reruns) is saved
   in ``RESULTS/confirm_plan.json``; inspecting RESULTS later shows the confirmed ranking
   again without rerunning anything.
@@ -33,6 +36,15 @@ import pandas as pd
 
 from learning.analysis.baseline import LABEL as BASELINE_LABEL
 from learning.analysis.baseline import NoBaseline, baseline_settings
+from learning.analysis.confirm_replay import (
+    PLAN_SCHEDULE,
+    SCHEDULE_KEY,
+    ReplayError,
+    every_contender_scheduled,
+    is_constant,
+    schedule_key,
+    with_schedule,
+)
 from learning.analysis.results import Sweep, flatten
 from learning.contract import JOB_SCRIPT, SETTINGS_FILE
 from learning.numpy_scalars import without_numpy_scalars
@@ -78,12 +90,16 @@ def settings_of(view, sweep: Sweep) -> dict:
 
 def distinct_winners(sweep: Sweep, views, how_many: int) -> list[tuple]:
     """(view, settings) of the first ``how_many`` distinct settings, best first (an
-    optimizer may sample the same setting twice)."""
+    optimizer may sample the same setting twice); a PBT job's settings hold its schedule
+    (learning.analysis.confirm_replay), part of what makes it distinct."""
     winners, seen = [], set()
     for view in views:
-        settings = settings_of(view, sweep)
+        try:
+            settings = with_schedule(sweep, view, settings_of(view, sweep))
+        except ReplayError as e:
+            raise ConfirmError(str(e)) from e
         key = json.dumps({p: settings.get(p) for p in sweep.params} if sweep.params
-                         else settings, sort_keys=True, default=str)
+                         else settings, sort_keys=True, default=str) + schedule_key(settings)
         if key not in seen:
             seen.add(key)
             winners.append((view, settings))
@@ -156,8 +172,9 @@ def with_baseline(sweep: Sweep, winners: list[tuple], project_dir: Path) -> list
         default = baseline_settings(winners[0][1], params, project_dir)
     except NoBaseline as e:
         raise ConfirmError(f"--baseline: {e}") from e
+    default.pop(SCHEDULE_KEY, None)  # the defaults train without a schedule
     key = [json.dumps(default.get(p)) for p in params]
-    if any([json.dumps(s.get(p)) for p in params] == key for _, s in winners):
+    if any([json.dumps(s.get(p)) for p in params] == key and is_constant(s) for _, s in winners):
         return winners
     return [*winners, (None, default)]
 
@@ -179,9 +196,13 @@ def grid_and_plan(sweep: Sweep, contenders: list[tuple], views, seeds: int, proj
                   envs: list[str] | None = None) -> tuple[dict, dict]:
     """The grid-search config and the plan of these contenders ((view or None, settings));
     ``envs``: a sweep over envs, each contender's env (kept in its plan entry)."""
+    contenders = every_contender_scheduled(contenders)
     varying, fixed = split_settings(sweep, contenders, views, seeds)
     config = grid_search_config(sweep.root.resolve(), varying, fixed, contenders)
     jobs = [_plan_entry(sweep, view, s, varying) for view, s in contenders]
+    for job, (_, settings) in zip(jobs, contenders, strict=True):
+        if settings.get(SCHEDULE_KEY):
+            job[PLAN_SCHEDULE] = settings[SCHEDULE_KEY]
     for job, env in zip(jobs, envs or [], strict=False):
         job[ENV_KEY] = env
     plan_data = {

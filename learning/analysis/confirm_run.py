@@ -30,6 +30,7 @@ from learning.analysis.confirm_plan import (
     name_of,
     plan,
 )
+from learning.analysis.confirm_replay import PLAN_SCHEDULE
 from learning.analysis.display import display_path
 from learning.analysis.results import ResultsError, Sweep, load_sweep
 from learning.analysis.runs import run_scores
@@ -72,9 +73,11 @@ def run_confirmation(sweep: Sweep, views, how_many: int, seeds: int, write_only:
             f"{display_path(sweep.root)} again when it has finished."
         )
         return None
-    print(f"confirming {len(plan_data['jobs'])} setting(s) with {seeds} fresh seed(s) each "
-          f"(a grid search through the sweep launcher, local; log: {display_path(log_path)})"
-          " ...", flush=True)
+    replayed = sum(PLAN_SCHEDULE in job for job in plan_data["jobs"])
+    replays = f", {replayed} of them a PBT schedule replayed" if replayed else ""
+    print(f"confirming {len(plan_data['jobs'])} setting(s){replays} with {seeds} fresh seed(s)"
+          f" each (a grid search through the sweep launcher, local; log:"
+          f" {display_path(log_path)}) ...", flush=True)
     # through the launcher, like any sweep: the settings come from a results folder that
     # others may write, so they pass its pre-flight (shell safety, no "{...}" evaluated,
     # the job's own checks), its guard and its results-folder lock

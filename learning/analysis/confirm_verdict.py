@@ -1,7 +1,8 @@
 """Confirmation, part 3: the verdict. The original and the confirmed ranking side by side,
 and whether the sweep's winner holds up on fresh seeds (and beats the shipped defaults,
 when they were confirmed too) by more than the noise: two standard errors of the
-difference of two confirmed means."""
+difference of two confirmed means. A PBT winner is named with its schedule, which its
+confirmation replayed (learning.analysis.confirm_replay)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pandas as pd
 
 from learning.analysis.baseline import LABEL as BASELINE_LABEL
 from learning.analysis.confirm_plan import float_or_none, name_of
+from learning.analysis.confirm_replay import describe_schedule, schedule_of
 from learning.analysis.display import format_value, printable, short_names
 from learning.analysis.results import Sweep
 from learning.analysis.stats import standard_error_of_difference
@@ -17,10 +19,14 @@ from learning.analysis.stats import standard_error_of_difference
 def confirmation_table(sweep: Sweep, confirmed: pd.DataFrame) -> pd.DataFrame:
     """Display form: original and confirmed ranking side by side."""
     names = short_names([p for p in sweep.params if p in confirmed.columns])
+    replayed = any(schedule_of(r) for _, r in confirmed.iterrows())
     rows = []
     for _, r in confirmed.iterrows():
         rank = r["original_rank"]
         row = {"original rank": "-" if pd.isna(rank) else int(rank), "job": r["job_id"]}
+        if replayed:  # a PBT sweep: the schedule each confirmation replayed
+            schedule = schedule_of(r)
+            row["schedule"] = describe_schedule(schedule) if schedule else "-"
         for param, name in names.items():
             row[name] = format_value(r[param])
         row["sweep mean"] = format_value(float_or_none(r["original_mean"]))
@@ -70,17 +76,15 @@ def _winner_verdict(confirmed: pd.DataFrame) -> str:
         return "The sweep's winner has no confirmed result."
     rank = int(first["confirmed_rank"])
     if rank == 1:
-        text = (f"The sweep's winner (job {first['job_id']}) also ranks first of {len(done)} "
-                "on fresh seeds.")
+        text = f"{_the_winner(first)} also ranks first of {len(done)} on fresh seeds."
         # the shipped defaults get a sentence of their own (_baseline_verdict)
         others = done[(done["confirmed_rank"] > 1) & (done["job_id"] != BASELINE_LABEL)]
         others = others.sort_values("confirmed_rank")
         rival = others.iloc[0] if len(others) else None
     else:
         rival = done.loc[done["confirmed_rank"] == 1].iloc[0]
-        text = (f"The sweep's winner (job {first['job_id']}) ranks {rank} of {len(done)} on "
-                f"fresh seeds; {name_of(rival['job_id'])} (sweep rank "
-                f"{format_value(rival['original_rank'])}) does best: the sweep's ranking was"
+        text = (f"{_the_winner(first)} ranks {rank} of {len(done)} on "
+                f"fresh seeds; {_ranked_name(rival)} does best: the sweep's ranking was"
                 " partly luck.")
     if rival is not None:
         gap = abs(first["confirmed_mean"] - rival["confirmed_mean"])
@@ -92,6 +96,29 @@ def _winner_verdict(confirmed: pd.DataFrame) -> str:
                      f"{format_value(gap)}, is {gap / se:.1f} standard errors ({within}; "
                      "more seeds narrow it).")
     return text
+
+
+def contender_name(row: pd.Series) -> str:
+    """"job 4", "the shipped defaults", or "job 4 (schedule: learning_rate 0.001 -> 0.0003
+    from iteration 1)" for a PBT winner, whose confirmation replayed that schedule."""
+    schedule = schedule_of(row)
+    name = name_of(row["job_id"])
+    return f"{name} (schedule: {describe_schedule(schedule)})" if schedule else name
+
+
+def _ranked_name(row: pd.Series) -> str:
+    """"job 4 (sweep rank 2)", with a PBT winner's schedule "...(sweep rank 2; schedule: ...)"."""
+    rank = f"sweep rank {format_value(row['original_rank'])}"
+    schedule = schedule_of(row)
+    if schedule:
+        rank += f"; schedule: {describe_schedule(schedule)}"
+    return f"{name_of(row['job_id'])} ({rank})"
+
+
+def _the_winner(first: pd.Series) -> str:
+    if schedule_of(first):
+        return f"The sweep's winner, {contender_name(first)},"
+    return f"The sweep's winner (job {first['job_id']})"
 
 
 #: a confirmed gap counts as real from this many standard errors of the difference on
