@@ -131,6 +131,9 @@ def _save_model(path: Path, timesteps: int, seed: int) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with zipfile.ZipFile(tmp, "w") as archive:
         archive.writestr("standin.json", json.dumps({"num_timesteps": timesteps, "seed": seed}))
+        # stable-baselines3's "data" entry with what the job reads from a model (its
+        # timesteps: a PBT exploit checks the donor's checkpoint by them)
+        archive.writestr("data", json.dumps({"num_timesteps": timesteps}))
     os.replace(tmp, path)
 
 

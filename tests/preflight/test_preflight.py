@@ -67,6 +67,7 @@ def only(problems: list[str]) -> str:
     ("grid_search.json", []),
     ("envs_grid.json", []),
     ("ppo_aim.json", []),
+    ("ppo_pbt.json", []),
     # the cluster files on a machine without Slurm: checked as local runs (on as many CPUs
     # as this machine has)
     ("ppo.json", ["optimization_setting.run_local=True", "cluster_requirements.request_cpus=1"]),
