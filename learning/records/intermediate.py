@@ -20,15 +20,12 @@ ones included), ``timesteps_trained`` the runs' model timesteps.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from learning.atomic_io import atomic_write_json
 from learning.contract import INTERMEDIATE_DIR, INTERMEDIATE_FILE, WORKING_DIRS_FOLDER
-from learning.records.typed_json import from_json
+from learning.records.typed_json import read_format_file, write_dataclass_file
 
 FORMAT = "lttfs-intermediate/1"
 #: record status values
@@ -95,23 +92,12 @@ def record_path(working_dir: Path, job_id: object) -> Path:
 def read_intermediate_record(path: Path) -> IntermediateRecord | None:
     """A job's intermediate record; None if missing, unreadable (being replaced), of
     another format or of the wrong shape."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        return None
-    try:
-        return from_json(IntermediateRecord, data)
-    except ValueError:
-        return None
+    return read_format_file(path, IntermediateRecord, FORMAT)
 
 
 def write_intermediate_record(path: Path, record: IntermediateRecord) -> None:
     """Write the record atomically (OSError if it cannot be written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, dataclasses.asdict(record), indent=1)
+    write_dataclass_file(path, record)
 
 
 def sweep_records(results_root: Path) -> list[tuple[Path, IntermediateRecord | None]]:

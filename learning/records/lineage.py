@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 from learning.atomic_io import atomic_write_json
 from learning.contract import LINEAGE_DIR, LINEAGE_FILE, SWEEP_LINEAGE_FILE, WORKING_DIRS_FOLDER
 from learning.locks import UNSUPPORTED
-from learning.records.typed_json import from_json
+from learning.records.typed_json import read_format_file, write_dataclass_file
 
 FORMAT = "lttfs-lineage/1"
 SWEEP_FORMAT = "lttfs-lineage-sweep/1"
@@ -100,23 +99,12 @@ def lineage_path(working_dir: Path, job_id: object) -> Path:
 
 def read_lineage(path: Path) -> Lineage | None:
     """A job's lineage; None if missing, unreadable, of another format or shape."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        return None
-    try:
-        return from_json(Lineage, data)
-    except ValueError:
-        return None
+    return read_format_file(path, Lineage, FORMAT)
 
 
 def write_lineage(path: Path, lineage: Lineage) -> None:
     """Write atomically (OSError if it cannot be written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, dataclasses.asdict(lineage), indent=1)
+    write_dataclass_file(path, lineage)
 
 
 def sweep_lineages(results_root: Path) -> dict[int, Lineage]:

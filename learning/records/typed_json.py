@@ -11,10 +11,14 @@ field is an error.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import types
 import typing
+from pathlib import Path
 from typing import Any
+
+from learning.atomic_io import atomic_write_json
 
 
 def _kind(value: Any) -> str:
@@ -69,3 +73,25 @@ def _scalar(tp: Any, value: Any, label: str) -> Any:
     if tp is str and isinstance(value, str):
         return value
     raise ValueError(f"{label}: is {_kind(value)} {value!r:.40}, expected {tp.__name__}")
+
+
+def read_format_file(path: Path | str, tp: Any, file_format: str) -> Any | None:
+    """A JSON file of ``tp`` whose ``format`` field is ``file_format``; None if missing,
+    unreadable (being replaced), of another format or of the wrong shape."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != file_format:
+        return None
+    try:
+        return from_json(tp, data)
+    except ValueError:
+        return None
+
+
+def write_dataclass_file(path: Path | str, value: Any) -> None:
+    """Write a dataclass as JSON atomically, making its folder (OSError if it cannot)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, dataclasses.asdict(value), indent=1)
