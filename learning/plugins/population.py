@@ -13,7 +13,8 @@ The job settings ``pbt.*`` (fixed params of the hp_optim file):
 - ``pbt.min_jobs`` (2): other jobs needed at an iteration before a job exploits;
 - ``pbt.resample_probability`` (0.25), ``pbt.factors`` ([0.8, 1.2]): how a value is
   explored (:func:`explore`);
-- ``pbt.metric`` / ``pbt.minimize``: what is compared (the sweep's metric_to_optimize);
+- ``pbt.metric`` / ``pbt.minimize``: what the jobs compare (any metric the job reports;
+  it may differ from the sweep's metric_to_optimize, e.g. a dense reward);
 - ``pbt.schedule``: instead of the above, replay a schedule of settings (the
   confirmation of a PBT winner: :class:`ScheduleEntry` as data); an empty one (``[]``)
   replays nothing: PBT is off (the shipped defaults beside PBT winners in a confirmation).
