@@ -21,6 +21,14 @@ True evaluation reward after ``t`` timesteps::
 
     R(t) = R0 + (RMAX - R0) * q * (1 - exp(-t / tau)),   R0 = -0.45, RMAX = 0.3
 
+Memory: what a run has learned is a level ``L`` carried in its model zip, and
+``R = R0 + (RMAX - R0) * L``. Each 1000 timesteps move it towards the quality of the
+settings it trains with now, ``L <- q + (L - q) * exp(-1000 / tau)``: from ``L = 0`` with
+constant settings that is the closed form above, so sweeps of constant settings score as
+without memory; a run that continues another's model (a PBT exploit copies it) starts
+from that model's level, and a run whose settings change mid-way keeps what it learned
+before.
+
 What the stand-in reports for a run with seed ``s`` after an evaluation of ``n``
 episodes: ``R(t) + b_s + e``, with a per-seed offset ``b_s ~ N(0, 0.03)`` (some seeds
 learn worse, for the whole run) and evaluation noise ``e ~ N(0, 0.15 / sqrt(n))``, drawn
@@ -74,10 +82,26 @@ def quality(lr: float, x: float, gamma: float) -> float:
                  * math.exp(-0.5 * (math.log10((1 - gamma) / ONE_MINUS_GAMMA_BEST) / 0.7) ** 2))
 
 
+def time_constant(lr: float) -> float:
+    return TAU0 * (LR_BEST / lr) ** 0.5
+
+
 def true_reward(lr: float, x: float, gamma: float, timesteps: float) -> float:
-    """The noiseless evaluation reward of a setting after ``timesteps``."""
-    tau = TAU0 * (LR_BEST / lr) ** 0.5
-    return R0 + (RMAX - R0) * quality(lr, x, gamma) * (1 - math.exp(-timesteps / tau))
+    """The noiseless evaluation reward of a setting trained with from the start for
+    ``timesteps``."""
+    return reward_of_level(quality(lr, x, gamma) * (1 - math.exp(-timesteps / time_constant(lr))))
+
+
+def level_after(level: float, lr: float, x: float, gamma: float, steps: float) -> float:
+    """The learned level after ``steps`` more timesteps with these settings: it moves
+    from ``level`` towards the settings' quality with their time constant (from 0 with
+    constant settings, this is the closed form of :func:`true_reward`)."""
+    target = quality(lr, x, gamma)
+    return target + (level - target) * math.exp(-steps / time_constant(lr))
+
+
+def reward_of_level(level: float) -> float:
+    return R0 + (RMAX - R0) * level
 
 
 def best_true_reward(timesteps: float, points: int = 60) -> float:
@@ -109,11 +133,11 @@ def _noise(seed: int, *keys: int) -> np.random.Generator:
     return np.random.default_rng([seed % 2**32, *keys])
 
 
-def _evaluation(lr: float, x: float, gamma: float, seed: int, timesteps: int,
+def _evaluation(lr: float, x: float, gamma: float, level: float, seed: int, timesteps: int,
                 episodes: int) -> dict:
     offset = _noise(seed, 0).normal(0, SEED_SD)
     rng = _noise(seed, 1, timesteps, episodes)
-    reward = true_reward(lr, x, gamma, timesteps) + offset + rng.normal(0, EVAL_SD / episodes**0.5)
+    reward = reward_of_level(level) + offset + rng.normal(0, EVAL_SD / episodes**0.5)
     hit_rate = min(1.0, max(0.0, (reward - R0) / (RMAX - R0)))
     return {"mean_reward": float(reward), "std_reward": EVAL_SD, "hit_rate": hit_rate,
             "return_rate": hit_rate * 0.3 * quality(lr, x, gamma), "episodes": episodes,
@@ -127,21 +151,28 @@ def _burn(steps: int) -> None:
         pass
 
 
-def _save_model(path: Path, timesteps: int, seed: int) -> None:
+def save_model(path: Path, timesteps: int, seed: int, level: float) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with zipfile.ZipFile(tmp, "w") as archive:
-        archive.writestr("standin.json", json.dumps({"num_timesteps": timesteps, "seed": seed}))
+        archive.writestr("standin.json", json.dumps({"num_timesteps": timesteps, "seed": seed,
+                                                     "level": level}))
         # stable-baselines3's "data" entry with what the job reads from a model (its
         # timesteps: a PBT exploit checks the donor's checkpoint by them)
         archive.writestr("data", json.dumps({"num_timesteps": timesteps}))
     os.replace(tmp, path)
 
 
-def _loaded_timesteps(load_path: str) -> int:
+def load_model(load_path: str, lr: float, x: float, gamma: float) -> tuple[int, float]:
+    """(timesteps, learned level) of a saved model; a model saved without a level counts
+    as trained with these settings all along."""
     if not load_path:
-        return 0
+        return 0, 0.0
     with zipfile.ZipFile(load_path) as archive:
-        return int(json.loads(archive.read("standin.json"))["num_timesteps"])
+        saved = json.loads(archive.read("standin.json"))
+    timesteps = int(saved["num_timesteps"])
+    if "level" in saved:
+        return timesteps, float(saved["level"])
+    return timesteps, level_after(0.0, lr, x, gamma, timesteps)
 
 
 def main(argv: list[str]) -> int:
@@ -154,7 +185,8 @@ def main(argv: list[str]) -> int:
     seed = int(common["random_seed"])
     logs = Path(rl["log_path"])
     logs.mkdir(parents=True, exist_ok=True)
-    start = timesteps = _loaded_timesteps(rl["load_path"])
+    timesteps, level = load_model(rl["load_path"], lr, x, gamma)
+    start = timesteps
     info = {"status": "running", "seed": seed, "standin": True, "num_timesteps": timesteps,
             "command": sys.argv}
     atomic_write_json(logs / RUN_INFO_FILE, info)
@@ -166,14 +198,16 @@ def main(argv: list[str]) -> int:
             steps = min(CHUNK, start + int(rl["num_timesteps"]) - timesteps)
             _burn(steps)
             timesteps += steps
-            reward = true_reward(lr, x, gamma, timesteps) - 0.05 + rng.normal(0, 0.05)
+            level = level_after(level, lr, x, gamma, steps)
+            reward = reward_of_level(level) - 0.05 + rng.normal(0, 0.05)
             writer.writerow([timesteps, f"{reward:.5f}"])
-    _save_model(Path(rl["save_path"]), timesteps, seed)
+    save_model(Path(rl["save_path"]), timesteps, seed, level)
     if Stop.requested:
         atomic_write_json(logs / RUN_INFO_FILE, dict(info, status=RUN_INTERRUPTED,
                                                      num_timesteps=timesteps))
         return EXIT_INTERRUPTED
-    evaluation = _evaluation(lr, x, gamma, seed, timesteps, int(common["evaluation_episodes"]))
+    evaluation = _evaluation(lr, x, gamma, level, seed, timesteps,
+                             int(common["evaluation_episodes"]))
     atomic_write_json(logs / EVALUATION_FILE, evaluation)
     atomic_write_json(logs / RUN_INFO_FILE, dict(info, status=RUN_FINISHED,
                                                  num_timesteps=timesteps))

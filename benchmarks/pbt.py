@@ -28,11 +28,11 @@ stand-in's reward, which may be near or below zero) and their difference paired 
 Default: the stand-in learner (benchmarks/learning_standin.py, through the job's
 LTTFS_LEARNER_MODULE hook; it burns ``--standin-cpu`` CPU seconds per 1000 timesteps):
 this shows the mechanics in minutes. PBT mutates its learning rate and gamma; its robot x
-cannot mutate (a scene setting, frozen). Its learning curve has no memory: its reward
-after t timesteps depends on the settings it trains with now, not on those before, so an
-exploit pays off at once, and the population curve flatters PBT. The confirmation does
-not: it replays the schedule from scratch, which on the stand-in scores the schedule's
-last settings as if they had been trained with all along.
+cannot mutate (a scene setting, frozen). The stand-in's learned level is carried in its
+model zip (benchmarks/learning_standin.py), so an exploit takes over what the donor has
+learned, and a run whose settings change keeps what it learned before; the confirmation
+replays the winner's schedule from scratch, which on the stand-in too scores the schedule
+as trained, not only its last settings.
 ``--real``: one seed on the real aiming task (hp_optim/ppo_pbt.json, without its ``pbt.*``
 for the other arm) with the budget given on the command line.
 

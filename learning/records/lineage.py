@@ -51,6 +51,8 @@ class Exploit:
     timesteps: list[int]  #: each run's copied model's timesteps
     model_sha256: list[str]  #: each run's copied model.zip (equal to the donor's)
     time: float
+    #: the job's schedule before this exploit (what trained its own checkpoints until then)
+    schedule_before: list[ScheduleEntry] = field(default_factory=list)
 
 
 @dataclass
@@ -69,6 +71,9 @@ class Lineage:
     minimize: bool = False
     training_iterations: int | None = None
     mutations: list[str] = field(default_factory=list)
+    #: the values that trained the job's final model, iteration by iteration: before an
+    #: exploit at k, the donor's schedule that trained the copied checkpoint (what a
+    #: replay trains, as Ray Tune's PBT replay follows the lineage)
     schedule: list[ScheduleEntry] = field(default_factory=list)
     exploits: list[Exploit] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
@@ -78,6 +83,17 @@ class Lineage:
     def values_at(self, iteration: int) -> dict[str, Any]:
         """The values that trained 0-based training iteration ``iteration``."""
         return values_at(self.schedule, iteration)
+
+    def schedule_of_checkpoint(self, iteration: int) -> list[ScheduleEntry]:
+        """The schedule that trained the job's own checkpoint after its iteration
+        ``iteration`` (1-based): the schedule it had before any later exploit (an exploit
+        at ``iteration`` or after replaced the history), cut at that iteration."""
+        schedule = self.schedule
+        for exploit in sorted(self.exploits, key=lambda e: e.iteration, reverse=True):
+            if exploit.iteration >= iteration and exploit.schedule_before:
+                schedule = exploit.schedule_before
+        return [ScheduleEntry(e.from_iteration, dict(e.values))
+                for e in schedule if e.from_iteration < iteration]
 
 
 def values_at(schedule: list[ScheduleEntry], iteration: int) -> dict[str, Any]:
