@@ -89,7 +89,7 @@ def time_constant(lr: float) -> float:
 def true_reward(lr: float, x: float, gamma: float, timesteps: float) -> float:
     """The noiseless evaluation reward of a setting trained with from the start for
     ``timesteps``."""
-    return reward_of_level(quality(lr, x, gamma) * (1 - math.exp(-timesteps / time_constant(lr))))
+    return reward_of_level(level_after(0.0, lr, x, gamma, timesteps))
 
 
 def level_after(level: float, lr: float, x: float, gamma: float, steps: float) -> float:

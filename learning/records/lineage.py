@@ -88,10 +88,8 @@ class Lineage:
         """The schedule that trained the job's own checkpoint after its iteration
         ``iteration`` (1-based): the schedule it had before any later exploit (an exploit
         at ``iteration`` or after replaced the history), cut at that iteration."""
-        schedule = self.schedule
-        for exploit in sorted(self.exploits, key=lambda e: e.iteration, reverse=True):
-            if exploit.iteration >= iteration and exploit.schedule_before:
-                schedule = exploit.schedule_before
+        later = [e for e in self.exploits if e.iteration >= iteration and e.schedule_before]
+        schedule = min(later, key=lambda e: e.iteration).schedule_before if later else self.schedule
         return [ScheduleEntry(e.from_iteration, dict(e.values))
                 for e in schedule if e.from_iteration < iteration]
 

@@ -20,6 +20,7 @@ from learning.preflight.shell_safety import IN_DOUBLE_QUOTES, WHY_QUOTED, check_
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL = json.loads((REPO / "hp_optim" / "ppo_local.json").read_text())
+PBT = json.loads((REPO / "hp_optim" / "ppo_pbt.json").read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -227,3 +228,46 @@ def test_check_starts_nothing(tmp_path, capsys):
     assert "error: fixed_params: parameter 'config.rl_config.n_step'" in out
     assert "nothing was submitted" in out
     assert not (tmp_path / "results").exists()
+
+
+# population-based training (learning.preflight.population): mutated parameters must be
+# searched, pbt.metric may differ from the optimization's metric (a dense metric for the
+# decisions), the same metric must keep its direction, and PBT is not combined with pruning
+
+def pbt_problems(tmp_path: Path, **fixed) -> list[str]:
+    config = copy.deepcopy(PBT)
+    config["fixed_params"].update(fixed)
+    return problems_of(tmp_path, config)
+
+
+def test_shipped_file_decides_on_a_dense_metric_and_ranks_the_return_rate():
+    assert PBT["fixed_params"]["pbt.metric"] == "mean_eval_reward"
+    assert PBT["optimization_setting"]["metric_to_optimize"] == "mean_return_rate"
+
+
+def test_pbt_metric_may_differ_from_the_ranked_metric(tmp_path):
+    assert pbt_problems(tmp_path, **{"pbt.metric": "mean_hit_rate", "pbt.minimize": False}) == []
+
+
+def test_same_metric_in_the_other_direction_is_refused(tmp_path):
+    problems = pbt_problems(tmp_path, **{"pbt.metric": "mean_return_rate", "pbt.minimize": True})
+    assert len(problems) == 1, problems
+    assert "fixed_params 'pbt.minimize'" in problems[0]
+    assert "optimization_setting.minimize False" in problems[0]
+
+
+def test_metric_the_job_does_not_report_is_named(tmp_path):
+    problems = pbt_problems(tmp_path, **{"pbt.metric": "mean_score"})
+    assert problems and all("pbt.metric" in p for p in problems), problems
+    assert "mean_eval_reward" in problems[0]  # the valid metrics are listed
+
+
+def test_mutation_the_sweep_does_not_search_is_refused(tmp_path):
+    problems = pbt_problems(tmp_path, **{"pbt.mutations": ["config.rl_config.n_epochs"]})
+    assert any("pbt.mutations" in p and "config.rl_config.n_epochs" in p for p in problems), \
+        problems
+
+
+def test_pbt_with_pruning_is_refused(tmp_path):
+    problems = pbt_problems(tmp_path, **{"pruning.keep_fraction": 0.5})
+    assert any("pbt" in p and "pruning" in p for p in problems), problems
