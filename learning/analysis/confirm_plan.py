@@ -45,6 +45,7 @@ from learning.analysis.confirm_replay import (
     schedule_key,
     with_schedule,
 )
+from learning.analysis.lineage import read_sweep_lineages
 from learning.analysis.results import Sweep, flatten
 from learning.contract import JOB_SCRIPT, SETTINGS_FILE
 from learning.numpy_scalars import without_numpy_scalars
@@ -93,9 +94,10 @@ def distinct_winners(sweep: Sweep, views, how_many: int) -> list[tuple]:
     optimizer may sample the same setting twice); a PBT job's settings hold its schedule
     (learning.analysis.confirm_replay), part of what makes it distinct."""
     winners, seen = [], set()
+    lineages = read_sweep_lineages(sweep.root)
     for view in views:
         try:
-            settings = with_schedule(sweep, view, settings_of(view, sweep))
+            settings = with_schedule(lineages, sweep, view, settings_of(view, sweep))
         except ReplayError as e:
             raise ConfirmError(str(e)) from e
         key = json.dumps({p: settings.get(p) for p in sweep.params} if sweep.params

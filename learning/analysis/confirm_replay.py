@@ -1,11 +1,12 @@
 """Confirmation of a population-based-training (PBT) sweep: each winner's schedule replayed.
 
 A PBT job's settings changed during its training (learning.plugins.population), so its
-sampled values alone are not what won: what won is its schedule, the values of each
-training iteration (``<results>/pbt_lineage/job_<id>.json``, learning.records.lineage).
-Its confirmation job replays that schedule from scratch on the fresh seeds (as Ray Tune
-replays a PBT trial), and exploits nothing, so a confirmation means the same for PBT as
-for constant settings:
+sampled values alone are not what won: what won is the schedule that trained its final
+model, the values of each training iteration along its ancestry (its own after its last
+exploit, before that the donor's, and so on: learning.analysis.lineage, from
+``<results>/pbt_lineage/job_<id>.json``). Its confirmation job replays that schedule from
+scratch on the fresh seeds (as Ray Tune replays a PBT trial), and exploits nothing, so a
+confirmation means the same for PBT as for constant settings:
 
 - a contender's settings lose every ``pbt.*`` option (no ``pbt.mutations``: its jobs
   must not exploit each other) and carry its schedule as the job setting ``pbt.schedule``
@@ -27,8 +28,8 @@ import json
 from typing import Any
 
 from learning.analysis.display import format_value, short_names
+from learning.analysis.lineage import SweepLineages
 from learning.contract import LINEAGE_DIR
-from learning.records.lineage import read_lineage
 
 SCHEDULE_KEY = "pbt.schedule"
 #: a plan entry's schedule (confirm_plan.json), for a PBT contender
@@ -39,22 +40,27 @@ class ReplayError(Exception):
     """A PBT job's schedule cannot be read back; the message names the job and file."""
 
 
-def with_schedule(sweep, view, settings: dict[str, Any]) -> dict[str, Any]:
+def with_schedule(lineages: SweepLineages, sweep, view, settings: dict[str, Any]
+                  ) -> dict[str, Any]:
     """A sweep job's flattened settings as a confirmation contender: without its pbt.*
-    options, and with its schedule (``pbt.schedule``) if it had one."""
+    options, and with the schedule that trained its final model (``pbt.schedule``) if it
+    trained with PBT (``lineages``: the sweep's, learning.analysis.lineage)."""
     # (a confirmation's defaults beside PBT winners replayed the empty schedule: none)
     was_population = any(key.startswith("pbt.") and value not in ([], "[]")
                          for key, value in settings.items())
     plain = {key: value for key, value in settings.items() if not key.startswith("pbt.")}
     if not was_population:
         return plain
-    path = sweep.root / LINEAGE_DIR / f"job_{view.job_id}.json"
-    lineage = read_lineage(path)
-    if lineage is None or not lineage.schedule:
+    schedule = lineages.replay_schedule(view.job_id)
+    if schedule is None:
+        unknown = [s.job_id for s in lineages.ancestry(view.job_id) if not s.known]
+        whose = f"its donor job {unknown[0]}'s lineage" if unknown else "its lineage"
+        path = sweep.root / LINEAGE_DIR / f"job_{unknown[0] if unknown else view.job_id}.json"
         raise ReplayError(f"job {view.job_id} (rank {view.rank}) trained with"
-                          f" population-based training, but its lineage {path} is missing or"
-                          " unreadable: its schedule of settings cannot be replayed")
-    plain[SCHEDULE_KEY] = [dataclasses.asdict(entry) for entry in lineage.schedule]
+                          f" population-based training, but {whose} {path} is missing or"
+                          " unreadable: the schedule that trained its final model cannot be"
+                          " replayed")
+    plain[SCHEDULE_KEY] = [dataclasses.asdict(entry) for entry in schedule]
     return plain
 
 

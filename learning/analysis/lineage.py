@@ -22,6 +22,7 @@ from learning.contract import LINEAGE_DIR, SWEEP_LINEAGE_FILE
 from learning.records.lineage import (
     Exploit,
     Lineage,
+    ScheduleEntry,
     read_lineage,
     write_sweep_lineage,
 )
@@ -119,6 +120,20 @@ class SweepLineages:
             values += [schedule[i] if i < len(schedule) else {}
                        for i in range(segment.first - 1, segment.last)]
         return values
+
+    def replay_schedule(self, job_id: int) -> list[ScheduleEntry] | None:
+        """The values that trained the job's final model (:meth:`ancestry_values`) as a
+        schedule to replay from scratch (``pbt.schedule``: an entry where they change),
+        as Ray Tune's PBT replay follows a trial's lineage; None when a job on the way
+        has no usable lineage (the values of some iterations are unknown)."""
+        values = self.ancestry_values(job_id)
+        if not values or not all(values):
+            return None
+        schedule: list[ScheduleEntry] = []
+        for iteration, current in enumerate(values):
+            if not schedule or schedule[-1].values != current:
+                schedule.append(ScheduleEntry(iteration, dict(current)))
+        return schedule
 
 
 def iterations_of(lineage: Lineage) -> int:

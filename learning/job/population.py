@@ -19,10 +19,7 @@ the copies (their timesteps are the donor's; the job's iteration counter stays k
 **Explore.** The donor's values that trained its iteration k, explored
 (learning.plugins.population.explore) inside the bounds the sweep definition gives
 (``<results>/sweep_definition.json``, saved by the launcher), checked like any job's
-configs; they hold from iteration k+1 on. The job's schedule becomes the history of the
-weights it now trains: the donor's schedule that trained the copied checkpoint (the
-donor's schedule before any exploit of its own at k or later), then the explored values;
-a replay (``pbt.schedule``) trains that.
+configs; they hold from iteration k+1 on (the job's schedule).
 
 **Restarts.** The schedule, the exploits and the decisions are part of the restart state
 (``pbt`` in job_state.json, saved with the runs' new models in one write), so a job
@@ -282,9 +279,7 @@ class Population:
                 return f"the copy of {model} differs from it (changed while copied?)"
             copied.append((destination, steps))
         before = values_at(self._state.pbt.schedule, iteration - 1)
-        # the donor may have exploited since that checkpoint: its history, not its schedule now
-        history = donor_state.pbt.schedule_of_checkpoint(iteration)
-        donor_values = values_at(history, iteration - 1)
+        donor_values = values_at(donor_state.pbt.schedule, iteration - 1)
         after, moves = self._explored(donor_values)
         for run, (destination, steps) in zip(self._state.runs, copied, strict=True):
             run.resume_model = str(destination.relative_to(self.working_dir))
@@ -292,14 +287,14 @@ class Population:
             run.iteration_start_timesteps, run.iteration_target_timesteps = steps, None
             run.status = PENDING
         lineage = self._state.pbt
-        schedule_before = list(lineage.schedule)
-        lineage.schedule = history + [ScheduleEntry(iteration, after)]
+        lineage.schedule = [e for e in lineage.schedule if e.from_iteration < iteration]
+        lineage.schedule.append(ScheduleEntry(iteration, after))
         lineage.exploits.append(Exploit(
             iteration=iteration, donor=donor, donor_iteration=iteration, own_value=own,
             donor_value=donor_value, before=before, donor_values=donor_values, after=after,
             moves=moves, timesteps=[steps for _, steps in copied],
             model_sha256=[sha256_of(destination) for destination, _ in copied],
-            time=time.time(), schedule_before=schedule_before))
+            time=time.time()))
         self.log(f"pbt: continuing from job {donor}'s checkpoint after iteration {iteration}"
                  f" ({own:.4g} -> {donor_value:.4g}); values {before} -> {after} ({moves})")
         return None

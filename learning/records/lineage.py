@@ -51,8 +51,6 @@ class Exploit:
     timesteps: list[int]  #: each run's copied model's timesteps
     model_sha256: list[str]  #: each run's copied model.zip (equal to the donor's)
     time: float
-    #: the job's schedule before this exploit (what trained its own checkpoints until then)
-    schedule_before: list[ScheduleEntry] = field(default_factory=list)
 
 
 @dataclass
@@ -71,9 +69,6 @@ class Lineage:
     minimize: bool = False
     training_iterations: int | None = None
     mutations: list[str] = field(default_factory=list)
-    #: the values that trained the job's final model, iteration by iteration: before an
-    #: exploit at k, the donor's schedule that trained the copied checkpoint (what a
-    #: replay trains, as Ray Tune's PBT replay follows the lineage)
     schedule: list[ScheduleEntry] = field(default_factory=list)
     exploits: list[Exploit] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
@@ -83,15 +78,6 @@ class Lineage:
     def values_at(self, iteration: int) -> dict[str, Any]:
         """The values that trained 0-based training iteration ``iteration``."""
         return values_at(self.schedule, iteration)
-
-    def schedule_of_checkpoint(self, iteration: int) -> list[ScheduleEntry]:
-        """The schedule that trained the job's own checkpoint after its iteration
-        ``iteration`` (1-based): the schedule it had before any later exploit (an exploit
-        at ``iteration`` or after replaced the history), cut at that iteration."""
-        later = [e for e in self.exploits if e.iteration >= iteration and e.schedule_before]
-        schedule = min(later, key=lambda e: e.iteration).schedule_before if later else self.schedule
-        return [ScheduleEntry(e.from_iteration, dict(e.values))
-                for e in schedule if e.from_iteration < iteration]
 
 
 def values_at(schedule: list[ScheduleEntry], iteration: int) -> dict[str, Any]:

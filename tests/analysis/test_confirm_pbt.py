@@ -17,7 +17,7 @@ from learning.analysis.confirm_replay import describe_schedule
 from learning.contract import PROJECT_DIR
 from learning.launch.sweep_file import job_settings
 from learning.plugins.population import read_pbt
-from learning.records.lineage import Lineage, ScheduleEntry, values_at, write_lineage
+from learning.records.lineage import Exploit, Lineage, ScheduleEntry, values_at, write_lineage
 
 LR, POSITION = "config.rl_config.learning_rate", "config.hysr_config.robot_position:0"
 SCHEDULE = "pbt.schedule"
@@ -100,6 +100,36 @@ def test_plan_refuses_a_pbt_winner_without_its_lineage(tmp_path):
         plan(sweep, views, 1, 2, PROJECT_DIR)
 
 
+def donor_exploit(donor: int, iteration: int, after: float) -> Exploit:
+    return Exploit(iteration=iteration, donor=donor, donor_iteration=iteration, own_value=-2.0,
+                   donor_value=-1.0, before={}, donor_values={}, after={LR: after},
+                   moves={LR: "x2"}, timesteps=[64, 64], model_sha256=["0" * 64] * 2, time=0.0)
+
+
+def test_an_exploited_winner_replays_the_values_that_trained_its_model(tmp_path):
+    """Job 5 took job 2's checkpoint after iteration 1: its first iteration was trained
+    with job 2's values, not its own; the replay trains those (as Ray Tune's PBT replay)."""
+    sweep, views = fake_pbt_sweep(tmp_path, {5: (0.25, 1e-3, None), 2: (0.25, 3e-4, [(0, 3e-4)])})
+    write_lineage(tmp_path / "pbt_lineage" / "job_5.json", Lineage(
+        job_id=5, mutations=[LR], training_iterations=3,
+        schedule=[ScheduleEntry(0, {LR: 1e-3}), ScheduleEntry(1, {LR: 6e-4})],
+        exploits=[donor_exploit(2, 1, 6e-4)]))
+    _, plan_data = plan(sweep, views[:1], 1, 2, PROJECT_DIR)
+    assert plan_data["jobs"][0]["schedule"] == [{"from_iteration": 0, "values": {LR: 3e-4}},
+                                                {"from_iteration": 1, "values": {LR: 6e-4}}]
+
+
+def test_an_exploited_winner_whose_donor_has_no_lineage_is_refused(tmp_path):
+    sweep, views = fake_pbt_sweep(tmp_path, {5: (0.25, 1e-3, None)})
+    write_lineage(tmp_path / "pbt_lineage" / "job_5.json", Lineage(
+        job_id=5, mutations=[LR], training_iterations=3,
+        schedule=[ScheduleEntry(0, {LR: 1e-3}), ScheduleEntry(1, {LR: 6e-4})],
+        exploits=[donor_exploit(2, 1, 6e-4)]))
+    with pytest.raises(ConfirmError, match=r"job 5 \(rank 1\) .* but its donor job 2's lineage"
+                                           r" .*job_2.json is missing"):
+        plan(sweep, views, 1, 2, PROJECT_DIR)
+
+
 @pytest.mark.slow
 def test_confirming_a_pbt_sweep_replays_schedules_without_exploits(pbt_root, tmp_path, capsys):
     """A job whose schedule changed its learning rate (it exploited others) and another
@@ -107,6 +137,7 @@ def test_confirming_a_pbt_sweep_replays_schedules_without_exploits(pbt_root, tmp
     seeds, and no job exploits."""
     from learning.analysis.confirm_run import run_confirmation
     from learning.analysis.confirm_verdict import print_confirmation
+    from learning.analysis.lineage import read_sweep_lineages
     from learning.analysis.ranking import job_views
     from learning.analysis.results import load_sweep
     from learning.records.lineage import read_lineage, sweep_lineages
@@ -116,8 +147,9 @@ def test_confirming_a_pbt_sweep_replays_schedules_without_exploits(pbt_root, tmp
     sweep = load_sweep(root)
     lineages = sweep_lineages(root)
     views = job_views(sweep, len(sweep.jobs))
+    replays = read_sweep_lineages(root)
     changed = [v for v in views if len({json.dumps(e.values) for e in
-                                        lineages[v.job_id].schedule}) > 1]
+                                        replays.replay_schedule(v.job_id)}) > 1]
     if not changed:  # rare: every exploit explored back to the old value; change one here
         lineage = lineages[views[-1].job_id]
         first = lineage.schedule[0]
@@ -132,8 +164,10 @@ def test_confirming_a_pbt_sweep_replays_schedules_without_exploits(pbt_root, tmp
 
     confirmed = run_confirmation(sweep, winners, 2, 2, project_dir=PROJECT_DIR)
     assert confirmed["confirmed_mean"].notna().all()
+    replays = read_sweep_lineages(root)  # the lineages as the confirmation read them
     for _, row in confirmed.iterrows():
-        schedule = [dataclasses.asdict(e) for e in lineages[row["job_id"]].schedule]
+        # the values that trained its final model, along its donors (its ancestry)
+        schedule = [dataclasses.asdict(e) for e in replays.replay_schedule(row["job_id"])]
         assert row["schedule"] == schedule
         job_dir = Path(row["confirm_job_dir"])
         assert json.loads((job_dir / "settings.json").read_text())["pbt"] == {

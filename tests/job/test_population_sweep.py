@@ -16,7 +16,7 @@ from learning.contract import MODEL_FILE, OUTCOME_OK
 from learning.job.continuation import model_timesteps
 from learning.job.population import sha256_of
 from learning.records.job_state import load_state
-from learning.records.lineage import ScheduleEntry, read_lineage, sweep_lineages, values_at
+from learning.records.lineage import read_lineage, sweep_lineages
 
 pytestmark = pytest.mark.slow
 
@@ -73,17 +73,9 @@ def test_values_stay_inside_and_every_model_has_all_timesteps(pbt_root):
             assert entry.values[LR] in OPTIONS, (job, entry)
         for exploit in lineage.exploits:
             assert exploit.after[LR] in OPTIONS
-            donor = read_lineage(pbt_root / "pbt_lineage" / f"job_{exploit.donor}.json")
-            history = donor.schedule_of_checkpoint(exploit.iteration)
-            assert exploit.donor_values == values_at(history, exploit.iteration - 1)
-        if lineage.exploits:  # the schedule is the final model's history: the donor's, then
-            last = lineage.exploits[-1]  # the explored values (what a replay trains)
-            donor = read_lineage(pbt_root / "pbt_lineage" / f"job_{last.donor}.json")
-            history = donor.schedule_of_checkpoint(last.iteration)
-            assert lineage.schedule == history + [ScheduleEntry(last.iteration, last.after)]
-            # its own checkpoint at k was trained with its values before the exploit
-            own = lineage.schedule_of_checkpoint(last.iteration)
-            assert values_at(own, last.iteration - 1) == last.before
+            assert exploit.donor_values == read_lineage(
+                pbt_root / "pbt_lineage" / f"job_{exploit.donor}.json"
+            ).values_at(exploit.iteration - 1)
         state = load_state(jobs / str(job))
         assert state.status == "finished" and state.pbt == lineage
         for run in state.runs:  # the iteration counter and the timesteps stay right
